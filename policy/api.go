@@ -1,0 +1,172 @@
+package policy
+
+// This file is the contract between the policy package and its users (sim,
+// experiment). Keep these names and signatures stable.
+
+// Tree names one of the four decision trees of a policy document.
+type Tree int
+
+const (
+	PaymentTree Tree = iota
+	BankTree
+	StrategicCollateralTree
+	EndOfTickCollateralTree
+	NumTrees
+)
+
+// Field is the index of a context field in Context.V. The set of fields is
+// fixed so that evaluation is an array lookup, not a map lookup; the
+// simulator fills Context.V before it evaluates a tree.
+type Field int
+
+// Context fields. Those before numTxFields describe the transaction being
+// decided and are allowed only in the payment tree.
+const (
+	FAmount Field = iota
+	FRemainingAmount
+	FArrivalTick
+	FDeadlineTick
+	FPriority
+	FTicksToDeadline
+	FQueueAge
+	FIsOverdue
+	FIsPastDeadline
+	FIsInQueue2
+	FIsDivisible
+	FIsSplit
+	FCostDelayThisTxOneTick
+	FCostOverdraftThisAmountOneTick
+	numTxFields
+
+	// agent fields
+	FBalance = numTxFields
+)
+
+const (
+	FCreditLimit = FBalance + 1 + iota
+	FCreditUsed
+	FCreditHeadroom
+	FHeadroom
+	FAvailableLiquidity
+	FEffectiveLiquidity
+	FPostedCollateral
+	FMaxCollateralCapacity
+	FRemainingCollateralCapacity
+	FExcessCollateral
+	FCollateralHaircut
+	FCollateralUtilization
+	FOutgoingQueueSize
+	FQueue1TotalValue
+	FQueue1LiquidityGap
+	FRtgsQueueSize
+	FRtgsQueueValue
+	FLiquidityPressure
+	FReleaseBudgetRemaining
+	FOpeningBalance
+	FAllocatedLiquidity
+	FLiquidityPool
+
+	// system fields
+	FCurrentTick
+	FSystemTickInDay
+	FSystemTicksPerDay
+	FSystemCurrentDay
+	FTicksRemainingInDay
+	FDayProgressFraction
+	FIsEODRush
+	FTotalAgents
+
+	// cost rates, as configured (floats, not cents-scaled)
+	FCostOverdraftBpsPerTick
+	FCostDelayPerTickPerCent
+	FCostCollateralBpsPerTick
+	FCostLiquidityBpsPerTick
+	FCostDeadlinePenalty
+	FCostEODPenalty
+	FCostSplitFriction
+	FCostOverdueDelayMultiplier
+
+	NumFields
+)
+
+// Context is what a tree sees when it is evaluated. The simulator owns one
+// Context per agent and refills V before each evaluation; State holds the
+// agent's bank_state_* registers, indexed by Policy.StateSlot.
+type Context struct {
+	V     [NumFields]float64
+	State []float64
+}
+
+// ActionKind is the kind of a leaf action.
+type ActionKind int
+
+const (
+	// payment tree
+	Release ActionKind = iota
+	ReleaseWithCredit
+	Split
+	PaceAndRelease
+	StaggerSplit
+	Hold
+	Drop
+	Reprioritize
+	WithdrawFromRtgs
+	ResubmitToRtgs
+	// bank tree
+	SetReleaseBudget
+	SetState
+	AddState
+	NoAction
+	// collateral trees
+	PostCollateral
+	WithdrawCollateral
+	HoldCollateral
+	numActionKinds
+)
+
+// Action is the evaluated result of a tree: the leaf's kind with its
+// parameters already computed against the context. Fields not used by a
+// kind are zero.
+type Action struct {
+	Kind   ActionKind
+	NodeID string
+	Reason string
+
+	// Split, StaggerSplit, PaceAndRelease
+	NumSplits       int
+	StaggerFirstNow int
+	StaggerGapTicks int
+
+	// Reprioritize (new_priority), ResubmitToRtgs (rtgs_priority),
+	// Release priority_flag, StaggerSplit priority_boost_children
+	Priority    int
+	HasPriority bool
+
+	// SetReleaseBudget
+	MaxValueToRelease float64
+	MaxPerCpty        float64 // 0 = no per-counterparty cap
+	HasMaxPerCpty     bool
+	FocusCpty         []string
+
+	// SetState / AddState
+	StateSlot  int
+	StateValue float64
+
+	// PostCollateral / WithdrawCollateral
+	Amount                 float64
+	AutoWithdrawAfterTicks int
+}
+
+// The functions below are implemented in the package's other files:
+//
+//   func Parse(data []byte) (*Policy, error)         // decode + validate + compile
+//   func ParseWith(data []byte, opt Options) (*Policy, error)
+//   func Builtin(name string) (*Policy, error)        // "Fifo", "Deadline", "LiquidityAware"
+//   func (p *Policy) Has(t Tree) bool
+//   func (p *Policy) Decide(t Tree, ctx *Context) (Action, error)  // never panics
+//   func (p *Policy) Param(name string) (float64, bool)
+//   func (p *Policy) WithParams(map[string]float64) (*Policy, error) // copy with parameters set/overridden
+//   func (p *Policy) StateKeys() []string             // bank_state_* names, by slot
+//   func (p *Policy) JSON() []byte                    // canonical JSON of the document
+//   func FieldByName(name string) (Field, bool)
+//   func FieldName(f Field) string
