@@ -155,6 +155,10 @@ type Action struct {
 	// PostCollateral / WithdrawCollateral
 	Amount                 float64
 	AutoWithdrawAfterTicks int
+
+	// Release / ReleaseWithCredit timed_for_tick
+	TargetTick    int
+	HasTargetTick bool
 }
 
 // The functions below are implemented in the package's other files:

@@ -1,0 +1,69 @@
+package policy
+
+// builtins are our own documents for the reference system's named policies.
+// Their parameters (initial_liquidity_fraction included) are the reference
+// defaults; scenario options such as urgency_threshold are applied by the
+// caller with WithParams.
+var builtins = map[string]string{
+	"Fifo": `{
+  "version": "1.0",
+  "policy_id": "fifo_policy",
+  "description": "Release every queued payment at once, in queue order.",
+  "parameters": {"initial_liquidity_fraction": 1.0},
+  "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"}
+}`,
+
+	"Deadline": `{
+  "version": "1.0",
+  "policy_id": "deadline_policy",
+  "description": "Drop payments at or past their deadline, release urgent ones, hold the rest.",
+  "parameters": {"urgency_threshold": 5.0, "initial_liquidity_fraction": 0.5},
+  "payment_tree": {
+    "type": "condition", "node_id": "expired",
+    "condition": {"op": ">=", "left": {"field": "current_tick"}, "right": {"field": "deadline_tick"}},
+    "on_true": {"type": "action", "node_id": "drop_expired", "action": "Drop"},
+    "on_false": {
+      "type": "condition", "node_id": "urgent",
+      "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"param": "urgency_threshold"}},
+      "on_true": {"type": "action", "node_id": "release_urgent", "action": "Release"},
+      "on_false": {"type": "action", "node_id": "hold_not_urgent", "action": "Hold",
+                   "parameters": {"reason": {"value": "NearDeadline"}}}
+    }
+  }
+}`,
+
+	"LiquidityAware": `{
+  "version": "1.0",
+  "policy_id": "liquidity_aware_policy",
+  "description": "Release urgent payments when they can be paid; otherwise keep target_buffer of balance.",
+  "parameters": {"target_buffer": 50000.0, "urgency_threshold": 5.0, "initial_liquidity_fraction": 0.6},
+  "payment_tree": {
+    "type": "condition", "node_id": "expired",
+    "condition": {"op": ">=", "left": {"field": "current_tick"}, "right": {"field": "deadline_tick"}},
+    "on_true": {"type": "action", "node_id": "drop_expired", "action": "Drop"},
+    "on_false": {
+      "type": "condition", "node_id": "urgent_or_no_buffer",
+      "condition": {"op": "or", "conditions": [
+        {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"param": "urgency_threshold"}},
+        {"op": "==", "left": {"param": "target_buffer"}, "right": {"value": 0}}
+      ]},
+      "on_true": {
+        "type": "condition", "node_id": "can_pay",
+        "condition": {"op": ">=", "left": {"field": "effective_liquidity"}, "right": {"field": "remaining_amount"}},
+        "on_true": {"type": "action", "node_id": "release_payable", "action": "Release"},
+        "on_false": {"type": "action", "node_id": "hold_unpayable", "action": "Hold",
+                     "parameters": {"reason": {"value": "InsufficientLiquidity"}}}
+      },
+      "on_false": {
+        "type": "condition", "node_id": "breaks_buffer",
+        "condition": {"op": "<",
+          "left": {"compute": {"op": "-", "left": {"field": "balance"}, "right": {"field": "remaining_amount"}}},
+          "right": {"param": "target_buffer"}},
+        "on_true": {"type": "action", "node_id": "hold_for_buffer", "action": "Hold",
+                    "parameters": {"reason": {"value": "InsufficientLiquidity"}}},
+        "on_false": {"type": "action", "node_id": "release_within_buffer", "action": "Release"}
+      }
+    }
+  }
+}`,
+}

@@ -1,0 +1,36 @@
+// Package policy parses, validates, compiles and evaluates SimCash JSON
+// decision-tree policies.
+//
+// A policy document holds named numeric parameters and up to four trees
+// (payment_tree, bank_tree, strategic_collateral_tree,
+// end_of_tick_collateral_tree). Parse decodes a document, checks it (unique
+// node ids per tree, depth, known fields, parameters, actions legal for their
+// tree, required action parameters, no division by a literal zero) and
+// compiles each tree into flat slices with field indices, state slots and
+// parameter values resolved, so that Decide does no map lookups and no
+// allocations.
+//
+// Semantics follow the reference interpreter:
+//   - == is |l-r| < 1e-9, != its negation, and <= / >= also hold within 1e-9.
+//   - "/" by a value with |v| < 2.2e-16 (f64 epsilon) is a runtime error; div0
+//     returns its default when |denominator| < 1e-9. A literal zero divisor is
+//     rejected at parse time.
+//   - Literals in expressions must be numbers or booleans (true = 1); strings
+//     are accepted only where an action expects text (reason, key,
+//     rtgs_priority, priority_flag, focus_cpty_list).
+//   - State registers (fields named bank_state_*) read 0 until set.
+//   - Amounts and budgets computed by actions are truncated toward zero, as
+//     the reference casts them to integers; PostCollateral and
+//     WithdrawCollateral with a truncated amount <= 0 become HoldCollateral.
+//
+// Decisions taken where the reference is lax or inconsistent:
+//   - Action parameters the action does not know are errors (they are almost
+//     always typos in LLM proposals); "reason" and "description" are accepted
+//     on every action.
+//   - SetReleaseBudget accepts both the file spelling (focus_cpty_list,
+//     max_per_cpty) and the interpreter spelling (focus_counterparties,
+//     max_per_counterparty).
+//   - A payment action (Hold) in the bank tree compiles to NoAction, which is
+//     what the reference does at run time; reference policy files rely on it.
+//     Every other action outside its tree is an error.
+package policy
