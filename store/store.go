@@ -1,0 +1,183 @@
+// Package store keeps simcash records in one DuckDB file: it applies the
+// schema's migrations, writes batches of wire messages idempotently (the
+// persister's entry point) and answers the read queries of the results tool.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"simcash/schema"
+)
+
+// ErrNotFound is returned by Show and the other per-experiment queries when
+// the database holds no such experiment.
+var ErrNotFound = errors.New("experiment not found")
+
+// Store is an open DuckDB results database. It is safe for concurrent use;
+// writes are serialised.
+type Store struct {
+	db       *sql.DB
+	conn     *duckdb.Connector
+	path     string
+	readOnly bool
+	log      *slog.Logger
+
+	writeMu sync.Mutex
+	now     func() time.Time
+}
+
+// Option configures Open and OpenReadOnly.
+type Option func(*Store)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// Open opens or creates the database at path for writing, creating parent
+// directories and applying pending migrations. Only one process may hold a
+// DuckDB file open for writing; see IsLocked.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create directory for database %s: %w", path, err)
+		}
+	}
+	s, err := open(ctx, path, false, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing database for reading. It fails when the file
+// does not exist, and (IsLocked) while another process writes it.
+func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open results database: %w (check --db or SIMCASH_DB)", err)
+	}
+	return open(ctx, path, true, opts)
+}
+
+func open(ctx context.Context, path string, readOnly bool, opts []Option) (*Store, error) {
+	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	dsn := path
+	if readOnly {
+		dsn += "?access_mode=read_only"
+	}
+	c, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open results database %s: %w", path, err)
+	}
+	s.conn = c
+	s.db = sql.OpenDB(c)
+	if err := s.db.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open results database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database, checkpointing it when it was opened for writing.
+func (s *Store) Close() error {
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	if s.conn != nil {
+		errs = append(errs, s.conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// IsLocked reports whether err says the database file is held by another
+// process (DuckDB allows one writer and no readers beside it), e.g. a running
+// persister. The results tool then asks that process instead.
+func IsLocked(err error) bool {
+	if err == nil {
+		return false
+	}
+	// DuckDB reports this only as text: `IO Error: Could not set lock on file
+	// "...": Conflicting lock is held in <program> (PID n)`.
+	msg := err.Error()
+	return strings.Contains(msg, "Could not set lock on file") || strings.Contains(msg, "Conflicting lock is held")
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, schema.MigrationsTableDDL); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	for _, m := range schema.Migrations {
+		if m.Version <= current {
+			continue
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", m.Version, err)
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to version %d: %w", m.Version, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, ?)`, m.Version, s.now()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit migration %d: %w", m.Version, err)
+		}
+		s.log.Info("migrated results database", "path", s.path, "version", m.Version)
+	}
+	if latest := schema.Migrations[len(schema.Migrations)-1].Version; current > latest {
+		return fmt.Errorf("results database %s has schema version %d, newer than this program's %d: upgrade simcash", s.path, current, latest)
+	}
+	return nil
+}
+
+// Counts returns the number of rows in each table, keyed by table name.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	out := make(map[string]int64, len(schema.Tables))
+	for _, t := range schema.Tables {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", t, err)
+		}
+		out[t] = n
+	}
+	return out, nil
+}
+
+// rawConn runs f with the driver connection of c, as the appender needs it.
+func rawConn(c *sql.Conn, f func(driver.Conn) error) error {
+	return c.Raw(func(dc any) error {
+		d, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		return f(d)
+	})
+}
