@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"simcash/schema"
+)
+
+func counts(t *testing.T, s *Store) map[string]int64 {
+	t.Helper()
+	c, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestWriteBatchIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	batch := msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 3, t0))
+	res, err := s.WriteBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != len(batch) || res.Inserted != len(batch) || res.DeadLetters != 0 {
+		t.Errorf("first write: %+v, want %d records all inserted", res, len(batch))
+	}
+	want := map[string]int64{"experiments": 1, "experiment_completions": 1, "iterations": 3,
+		"policy_evaluations": 6, "events": 3, "dead_letters": 0, "schema_migrations": 1}
+	if got := counts(t, s); !equalCounts(got, want) {
+		t.Fatalf("counts after first write = %v, want %v", got, want)
+	}
+
+	// Redelivery of the whole batch, plus duplicates within one batch.
+	res, err = s.WriteBatch(ctx, append(batch, batch...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 0 || res.Records != 2*len(batch) {
+		t.Errorf("redelivery: %+v, want 0 inserted of %d", res, 2*len(batch))
+	}
+	if got := counts(t, s); !equalCounts(got, want) {
+		t.Errorf("counts after redelivery = %v, want %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWriteBatchDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	good := msgs(t, experiment("e1", "exp1", schema.StatusRunning, 1, t0))
+	bad := []struct {
+		subject, data string
+		want          error
+	}{
+		{"simcash.e1.iteration", `{"v":1,"kind":"iteration"`, schema.ErrMalformed},
+		{"simcash.e1.iteration", `{"v":7,"kind":"iteration","experiment_id":"e1","key":"9","data":{"iteration":9}}`, schema.ErrUnknownVersion},
+		{"simcash.e1.iteration", `{"v":1,"kind":"iteration","experiment_id":"e1","data":{"iteration":9}}`, schema.ErrMissingKey},
+		{"simcash.e1.event.x", "{\"v\":1,\"kind\":\"event\",\"experiment_id\":\"e1\",\"key\":\"9\",\"data\":{\"seq\":9,\"event_type\":\"x\",\"data\":\"\xff\"}}", schema.ErrMalformed},
+		{"simcash.e1.iteration", `{"v":1,"kind":"iteration","experiment_id":"e1","key":"3000000000","data":{"iteration":3000000000}}`, schema.ErrInvalid},
+	}
+	batch := append([]Message{}, good[:2]...)
+	for _, b := range bad {
+		batch = append(batch, Message{Subject: b.subject, Data: []byte(b.data)})
+	}
+	batch = append(batch, good[2:]...)
+	res, err := s.WriteBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeadLetters != len(bad) || res.Inserted != len(good) {
+		t.Errorf("result %+v, want %d dead letters and %d inserted", res, len(bad), len(good))
+	}
+	// The bad messages' reasons and bytes are kept; a redelivery adds nothing.
+	if _, err := s.WriteBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT subject, reason, raw FROM dead_letters`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var subj, reason string
+		var raw []byte
+		if err := rows.Scan(&subj, &reason, &raw); err != nil {
+			t.Fatal(err)
+		}
+		got[string(raw)] = reason
+	}
+	if len(got) != len(bad) {
+		t.Fatalf("dead_letters has %d distinct rows, want %d: %v", len(got), len(bad), got)
+	}
+	for _, b := range bad {
+		reason, ok := got[b.data]
+		if !ok {
+			t.Errorf("dead letter %q not stored with its raw bytes", b.data)
+			continue
+		}
+		_, decodeErr := decode([]byte(b.data))
+		if decodeErr == nil {
+			_, decodeErr = rowFor(mustDecode(t, b.data))
+		}
+		if !errors.Is(decodeErr, b.want) || reason != decodeErr.Error() {
+			t.Errorf("reason %q, want the %v error %v", reason, b.want, decodeErr)
+		}
+	}
+	if c := counts(t, s); c["dead_letters"] != int64(len(bad)) || c["iterations"] != 1 || c["events"] != 1 || c["policy_evaluations"] != 2 {
+		t.Errorf("counts %v", c)
+	}
+}
+
+func mustDecode(t *testing.T, s string) schema.Record {
+	r, err := schema.Decode([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestJSONColumnsAreObjects(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	if _, err := s.WriteBatch(ctx, msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 2, t0))); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ query, want string }{
+		{`SELECT json_type(config) FROM experiments`, "OBJECT"},
+		{`SELECT json_extract(config, '$.master_seed')::INTEGER::VARCHAR FROM experiments`, "42"},
+		{`SELECT json_extract(agent_costs, '$.BANK_B')::BIGINT::VARCHAR FROM iterations WHERE iteration = 2`, "1200"},
+		{`SELECT json_extract(accepted_changes, '$.BANK_A')::VARCHAR FROM iterations WHERE iteration = 2`, "true"},
+		{`SELECT json_extract(policies, '$.BANK_A.parameters.initial_liquidity_fraction')::DOUBLE::VARCHAR FROM iterations WHERE iteration = 2`, "0.25"},
+		{`SELECT json_type(sample_details) FROM policy_evaluations LIMIT 1`, "ARRAY"},
+		{`SELECT json_extract(proposed_policy, '$.parameters.initial_liquidity_fraction')::DOUBLE::VARCHAR FROM policy_evaluations LIMIT 1`, "0.25"},
+		{`SELECT json_extract(data, '$.iteration')::INTEGER::VARCHAR FROM events WHERE seq = 2`, "2"},
+		{`SELECT json_type(final_policies) FROM experiment_completions`, "OBJECT"},
+		{`SELECT json_extract(agent_final_costs, '$.BANK_A')::BIGINT::VARCHAR FROM experiment_completions`, "400"},
+	}
+	for _, tt := range tests {
+		var got string
+		if err := s.db.QueryRowContext(ctx, tt.query).Scan(&got); err != nil {
+			t.Errorf("%s: %v", tt.query, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+}
