@@ -1,0 +1,254 @@
+package sim
+
+import "simcash/policy"
+
+// fillAgentContext writes the agent and system fields of the policy context
+// (the snapshot every decision of this tick sees).
+func (s *Sim) fillAgentContext(a *agent) {
+	v := &a.ctx.V
+	used := max(0, -a.balance)
+	allowed := a.allowedOverdraft()
+	headroom := max(0, allowed-used)
+	avail := max(a.balance, 0) + headroom
+	var q1Value int64
+	for _, id := range a.q1 {
+		q1Value += s.txs[id].Remaining
+	}
+	v[policy.FBalance] = float64(a.balance)
+	v[policy.FCreditLimit] = float64(a.unsecuredCap)
+	v[policy.FCreditUsed] = float64(used)
+	v[policy.FCreditHeadroom] = float64(headroom)
+	v[policy.FHeadroom] = float64(avail - q1Value)
+	v[policy.FAvailableLiquidity] = float64(avail)
+	v[policy.FEffectiveLiquidity] = float64(avail)
+	v[policy.FPostedCollateral] = float64(a.posted)
+	v[policy.FMaxCollateralCapacity] = float64(a.maxColl)
+	v[policy.FRemainingCollateralCapacity] = float64(max(0, a.maxColl-a.posted))
+	collValue := int64(floorF(float64(a.posted) * (1 - a.haircut)))
+	v[policy.FExcessCollateral] = float64(max(0, collValue-max(0, used-a.unsecuredCap)))
+	v[policy.FCollateralHaircut] = a.haircut
+	if allowed > 0 {
+		v[policy.FCollateralUtilization] = float64(used) / float64(allowed)
+	} else {
+		v[policy.FCollateralUtilization] = 0
+	}
+	v[policy.FOutgoingQueueSize] = float64(len(a.q1))
+	v[policy.FQueue1TotalValue] = float64(q1Value)
+	v[policy.FQueue1LiquidityGap] = float64(max(0, q1Value-avail))
+	v[policy.FRtgsQueueSize] = float64(a.q2Count)
+	v[policy.FRtgsQueueValue] = float64(a.q2Value)
+	switch {
+	case avail > 0:
+		v[policy.FLiquidityPressure] = float64(q1Value) / float64(avail)
+	case q1Value > 0:
+		v[policy.FLiquidityPressure] = 1e9
+	default:
+		v[policy.FLiquidityPressure] = 0
+	}
+	if a.budgetOn {
+		v[policy.FReleaseBudgetRemaining] = a.budgetLeft
+	} else {
+		v[policy.FReleaseBudgetRemaining] = float64(avail)
+	}
+	v[policy.FOpeningBalance] = float64(a.cfg.OpeningBalance)
+	v[policy.FAllocatedLiquidity] = float64(a.allocated)
+	v[policy.FLiquidityPool] = float64(a.cfg.LiquidityPool)
+
+	tid := s.tick % s.tpd
+	v[policy.FCurrentTick] = float64(s.tick)
+	v[policy.FSystemTickInDay] = float64(tid)
+	v[policy.FSystemTicksPerDay] = float64(s.tpd)
+	v[policy.FSystemCurrentDay] = float64(s.tick / s.tpd)
+	v[policy.FTicksRemainingInDay] = float64(s.tpd - 1 - tid)
+	dp := float64(tid) / float64(s.tpd)
+	v[policy.FDayProgressFraction] = dp
+	v[policy.FIsEODRush] = b2f(dp >= 0.8)
+	v[policy.FTotalAgents] = float64(len(s.agents))
+
+	c := &s.cfg.Costs
+	v[policy.FCostOverdraftBpsPerTick] = c.OverdraftBpsPerTick
+	v[policy.FCostDelayPerTickPerCent] = c.DelayCostPerTickPerCent
+	v[policy.FCostCollateralBpsPerTick] = c.CollateralCostPerTickBps
+	v[policy.FCostLiquidityBpsPerTick] = c.LiquidityCostPerTickBps
+	v[policy.FCostDeadlinePenalty] = float64(c.DeadlinePenalty.Amount)
+	v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Amount)
+	v[policy.FCostSplitFriction] = float64(c.SplitFrictionCost)
+	v[policy.FCostOverdueDelayMultiplier] = c.OverdueDelayMultiplier
+}
+
+// fillTxContext writes the transaction fields for tx.
+func (s *Sim) fillTxContext(a *agent, tx *Tx) {
+	v := &a.ctx.V
+	v[policy.FAmount] = float64(tx.Amount)
+	v[policy.FRemainingAmount] = float64(tx.Remaining)
+	v[policy.FArrivalTick] = float64(tx.Arrival)
+	v[policy.FDeadlineTick] = float64(tx.Deadline)
+	v[policy.FPriority] = float64(tx.Priority)
+	v[policy.FTicksToDeadline] = float64(int(tx.Deadline) - s.tick)
+	v[policy.FQueueAge] = float64(s.tick - int(tx.Arrival))
+	v[policy.FIsOverdue] = b2f(tx.Overdue)
+	v[policy.FIsPastDeadline] = b2f(s.tick > int(tx.Deadline))
+	v[policy.FIsInQueue2] = b2f(tx.inQ2)
+	v[policy.FIsDivisible] = b2f(tx.Divisible)
+	v[policy.FIsSplit] = b2f(tx.Parent >= 0)
+	c := &s.cfg.Costs
+	v[policy.FCostDelayThisTxOneTick] = float64(tx.Remaining) * c.DelayCostPerTickPerCent
+	v[policy.FCostOverdraftThisAmountOneTick] = float64(tx.Remaining) * c.OverdraftBpsPerTick / 10000
+	if c.DeadlinePenalty.Rate {
+		v[policy.FCostDeadlinePenalty] = float64(c.DeadlinePenalty.Of(tx.Amount))
+	}
+	if c.EODPenaltyPerTransaction.Rate {
+		v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Of(tx.Amount))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bankAndCollateral runs auto-withdraw timers, the bank tree and the
+// strategic collateral tree, agents in id order.
+func (s *Sim) bankAndCollateral(collTree policy.Tree) {
+	for _, a := range s.agents {
+		a.budgetOn = false
+		s.runTimers(a)
+		hasBank, hasColl := a.pol.Has(policy.BankTree), a.pol.Has(collTree)
+		if !hasBank && !hasColl {
+			continue
+		}
+		s.fillAgentContext(a)
+		s.clearTxContext(a)
+		if hasBank {
+			s.runBankTree(a)
+		}
+		if hasColl {
+			s.runCollateralTree(a, collTree)
+		}
+	}
+}
+
+// endOfTickCollateral runs the end-of-tick collateral tree.
+func (s *Sim) endOfTickCollateral() {
+	for _, a := range s.agents {
+		if !a.pol.Has(policy.EndOfTickCollateralTree) {
+			continue
+		}
+		s.fillAgentContext(a)
+		s.clearTxContext(a)
+		s.runCollateralTree(a, policy.EndOfTickCollateralTree)
+	}
+}
+
+func (s *Sim) clearTxContext(a *agent) {
+	for f := policy.FAmount; f < policy.FBalance; f++ {
+		a.ctx.V[f] = 0
+	}
+}
+
+func (s *Sim) runBankTree(a *agent) {
+	act, err := a.pol.Decide(policy.BankTree, &a.ctx)
+	if err != nil {
+		s.policyError(a, policy.BankTree, err)
+		return
+	}
+	switch act.Kind {
+	case policy.SetReleaseBudget:
+		a.budgetOn = true
+		a.budgetLeft = max(0, act.MaxValueToRelease)
+		a.perCptyOn = act.HasMaxPerCpty
+		a.perCpty = act.MaxPerCpty
+		if a.perCptyOn {
+			if len(a.cptyUsed) != len(s.agents) {
+				a.cptyUsed = make([]float64, len(s.agents))
+			}
+			clear(a.cptyUsed)
+		}
+		a.focus = nil
+		if len(act.FocusCpty) > 0 {
+			a.focus = make([]bool, len(s.agents))
+			for _, id := range act.FocusCpty {
+				if j, ok := s.byID[id]; ok {
+					a.focus[j] = true
+				}
+			}
+		}
+	case policy.SetState:
+		if act.StateSlot >= 0 && act.StateSlot < len(a.ctx.State) {
+			a.ctx.State[act.StateSlot] = act.StateValue
+		}
+	case policy.AddState:
+		if act.StateSlot >= 0 && act.StateSlot < len(a.ctx.State) {
+			a.ctx.State[act.StateSlot] += act.StateValue
+		}
+	}
+	if s.log != nil && act.Kind != policy.NoAction {
+		s.emit(LogEntry{Kind: EvBankAction, Agent: a.idx, Counterparty: -1, Tx: -1, Action: act.Kind, Node: act.NodeID, Amount: int64(act.MaxValueToRelease)})
+	}
+}
+
+func (s *Sim) runCollateralTree(a *agent, t policy.Tree) {
+	act, err := a.pol.Decide(t, &a.ctx)
+	if err != nil {
+		s.policyError(a, t, err)
+		return
+	}
+	switch act.Kind {
+	case policy.PostCollateral:
+		amt := min(int64(max(0, act.Amount)), max(0, a.maxColl-a.posted))
+		if amt <= 0 {
+			return
+		}
+		a.posted += amt
+		if act.AutoWithdrawAfterTicks > 0 {
+			a.timers = append(a.timers, collateralTimer{at: s.tick + act.AutoWithdrawAfterTicks, amount: amt})
+		}
+		s.logCollateral(a, act, amt)
+	case policy.WithdrawCollateral:
+		amt := s.withdrawable(a, int64(max(0, act.Amount)))
+		if amt <= 0 {
+			return
+		}
+		a.posted -= amt
+		s.logCollateral(a, act, -amt)
+	}
+}
+
+// withdrawable clamps a withdrawal so that the remaining collateral still
+// covers the credit in use beyond the unsecured cap.
+func (s *Sim) withdrawable(a *agent, want int64) int64 {
+	used := max(0, -a.balance)
+	need := max(0, used-a.unsecuredCap) // collateral value still needed
+	var minPosted int64
+	if need > 0 && a.haircut < 1 {
+		minPosted = int64(float64(need)/(1-a.haircut)) + 1
+	}
+	return min(want, max(0, a.posted-minPosted))
+}
+
+func (s *Sim) runTimers(a *agent) {
+	if len(a.timers) == 0 {
+		return
+	}
+	keep := a.timers[:0]
+	for _, t := range a.timers {
+		if t.at > s.tick {
+			keep = append(keep, t)
+			continue
+		}
+		amt := s.withdrawable(a, t.amount)
+		if amt > 0 {
+			a.posted -= amt
+			s.logCollateral(a, policy.Action{Kind: policy.WithdrawCollateral, NodeID: "auto_withdraw"}, -amt)
+		}
+	}
+	a.timers = keep
+}
+
+func (s *Sim) logCollateral(a *agent, act policy.Action, delta int64) {
+	if s.log != nil {
+		s.emit(LogEntry{Kind: EvCollateral, Agent: a.idx, Counterparty: -1, Tx: -1, Action: act.Kind, Node: act.NodeID, Amount: delta, Value: a.posted})
+	}
+}

@@ -1,0 +1,379 @@
+package sim
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"simcash/policy"
+)
+
+// TxStatus is where a transaction stands.
+type TxStatus uint8
+
+const (
+	TxPending TxStatus = iota
+	TxSettled
+	TxDropped
+)
+
+// Tx is a payment. Amounts are cents; ticks are absolute.
+type Tx struct {
+	ID          int32
+	Sender      int32 // agent index (id order)
+	Receiver    int32
+	Amount      int64
+	Remaining   int64
+	Arrival     int32
+	Deadline    int32
+	Priority    int32
+	RTGSPrio    int32
+	Divisible   bool
+	Status      TxStatus
+	Overdue     bool
+	Parent      int32 // -1 for an original payment
+	SettledTick int32
+
+	basePriority int32
+	childrenLeft int32
+	releaseAt    int32 // staggered split child: released without a decision from this tick; -1 none
+	inQ2         bool
+	q2Tick       int32
+}
+
+// Costs are an agent's cost accumulators in cents.
+type Costs struct {
+	Liquidity       int64 `json:"liquidity"`
+	Delay           int64 `json:"delay"`
+	Overdraft       int64 `json:"overdraft"`
+	Collateral      int64 `json:"collateral"`
+	DeadlinePenalty int64 `json:"deadline_penalty"`
+	EODPenalty      int64 `json:"eod_penalty"`
+	SplitFriction   int64 `json:"split_friction"`
+}
+
+// Total is the sum of all cost types.
+func (c Costs) Total() int64 {
+	return c.Liquidity + c.Delay + c.Overdraft + c.Collateral + c.DeadlinePenalty + c.EODPenalty + c.SplitFriction
+}
+
+func (c *Costs) add(o Costs) {
+	c.Liquidity += o.Liquidity
+	c.Delay += o.Delay
+	c.Overdraft += o.Overdraft
+	c.Collateral += o.Collateral
+	c.DeadlinePenalty += o.DeadlinePenalty
+	c.EODPenalty += o.EODPenalty
+	c.SplitFriction += o.SplitFriction
+}
+
+type collateralTimer struct {
+	at     int
+	amount int64
+}
+
+type agent struct {
+	cfg *AgentConfig
+	idx int32
+	pol *policy.Policy
+	ctx policy.Context
+
+	balance      int64
+	unsecuredCap int64
+	posted       int64
+	haircut      float64
+	maxColl      int64
+	fraction     float64
+	allocated    int64
+
+	q1       []int32
+	q2Count  int
+	q2Value  int64
+	credit   int64 // deferred credits received this tick
+	outflow  int64 // today's outflow, for the multilateral limit
+	multiCap int64 // -1: none
+	bilOut   []int64
+	bilCap   []int64 // -1: none; indexed by agent index; nil when no limits
+
+	day   Costs
+	total Costs
+	days  []Costs
+
+	arrivals, settled int
+	history           []int64
+
+	// arrivals
+	arr        *ArrivalConfig
+	rate       float64
+	candidates []int32   // other agents in config order
+	weights    []float64 // per candidate; nil = uniform
+	weightSum  float64
+	dlMin      int64
+	dlMax      int64
+
+	// bank tree output for the current tick
+	budgetOn   bool
+	budgetLeft float64
+	perCpty    float64
+	perCptyOn  bool
+	cptyUsed   []float64
+	focus      []bool
+
+	timers []collateralTimer
+
+	tickCosts  Costs
+	q2Weighted int64 // delay weight of Q1 and Q2 this tick
+}
+
+// allowedOverdraft is floor(posted*(1-haircut)) + unsecured cap.
+func (a *agent) allowedOverdraft() int64 {
+	return int64(math.Floor(float64(a.posted)*(1-a.haircut))) + a.unsecuredCap
+}
+
+// available is max(balance,0) + max(0, allowed overdraft - credit used).
+func (a *agent) available() int64 {
+	used := max(0, -a.balance)
+	return max(a.balance, 0) + max(0, a.allowedOverdraft()-used)
+}
+
+// Sim is one simulation run. It is not safe for concurrent use; run many
+// Sims in parallel instead.
+type Sim struct {
+	cfg      *Config
+	rng      *RNG
+	agents   []*agent // id order
+	byID     map[string]int32
+	txs      []Tx
+	q2       []int32
+	pending  []int32
+	tick     int
+	ticks    int
+	tpd      int
+	q2Seq    int32
+	log      func(LogEntry)
+	events   []LogEntry
+	eventOn  bool
+	once     []int // indices of one-time events sorted by tick (stable)
+	onceNext int
+	repeat   []int
+
+	decisions []policy.Action
+	keep      []int32
+	lsm       *lsmState
+	scaled    scaledRates
+	baseRates []float64
+	baseDl    [][2]int64
+
+	policyErrors int
+	rng0         uint64
+	history      bool
+}
+
+type scaledRates struct {
+	liquidity  int64 // round(bps*1e6)
+	overdraft  int64 // round(bps*1000)
+	collateral int64 // round(bps*1e6)
+	delay      int64 // round(rate*1e6)
+	overdueM   int64 // round(mult*1000)
+	prioM      [3]int64
+}
+
+// Option configures a Sim.
+type Option func(*Sim)
+
+// WithSeed overrides the scenario's seed.
+func WithSeed(seed uint64) Option { return func(s *Sim) { s.rng0 = seed } }
+
+// WithTicks runs n ticks instead of num_days*ticks_per_day.
+func WithTicks(n int) Option { return func(s *Sim) { s.ticks = n } }
+
+// WithEventLog records every engine event; Events returns them.
+func WithEventLog() Option { return func(s *Sim) { s.eventOn = true } }
+
+// WithEventFunc streams every engine event to fn instead of keeping them.
+func WithEventFunc(fn func(LogEntry)) Option { return func(s *Sim) { s.log = fn } }
+
+// WithoutBalanceHistory skips the per-tick balance history (bootstrap
+// samples do not need it).
+func WithoutBalanceHistory() Option { return func(s *Sim) { s.history = false } }
+
+// New prepares a simulation of cfg. cfg must not change while the Sim runs.
+func New(cfg *Config, opts ...Option) (*Sim, error) {
+	if cfg.TicksPerDay <= 0 || cfg.NumDays <= 0 {
+		return nil, fmt.Errorf("sim: ticks_per_day and num_days must be positive (got %d, %d)", cfg.TicksPerDay, cfg.NumDays)
+	}
+	if len(cfg.Agents) == 0 {
+		return nil, fmt.Errorf("sim: scenario has no agents")
+	}
+	s := &Sim{cfg: cfg, tpd: cfg.TicksPerDay, ticks: cfg.TicksPerDay * cfg.NumDays, history: true}
+	s.rng0 = cfg.Seed
+	for _, o := range opts {
+		o(s)
+	}
+	if s.rng == nil {
+		s.rng = NewRNG(s.rng0)
+	}
+	if s.eventOn && s.log == nil {
+		s.log = func(e LogEntry) { s.events = append(s.events, e) }
+	}
+	order := make([]int, len(cfg.Agents))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cfg.Agents[a].ID, cfg.Agents[b].ID) })
+	s.byID = make(map[string]int32, len(order))
+	s.agents = make([]*agent, len(order))
+	for i, ci := range order {
+		ac := &cfg.Agents[ci]
+		if _, dup := s.byID[ac.ID]; dup {
+			return nil, fmt.Errorf("sim: duplicate agent id %q", ac.ID)
+		}
+		s.byID[ac.ID] = int32(i)
+		s.agents[i] = &agent{cfg: ac, idx: int32(i)}
+	}
+	s.baseRates = make([]float64, len(order))
+	s.baseDl = make([][2]int64, len(order))
+	for i, a := range s.agents {
+		if err := s.initAgent(a); err != nil {
+			return nil, err
+		}
+		s.baseRates[i] = a.rate
+		s.baseDl[i] = [2]int64{a.dlMin, a.dlMax}
+	}
+	if err := s.initEvents(); err != nil {
+		return nil, err
+	}
+	c := &cfg.Costs
+	s.scaled = scaledRates{
+		liquidity:  scaleRate(c.LiquidityCostPerTickBps, 1e6),
+		overdraft:  scaleRate(c.OverdraftBpsPerTick, 1000),
+		collateral: scaleRate(c.CollateralCostPerTickBps, 1e6),
+		delay:      scaleRate(c.DelayCostPerTickPerCent, 1e6),
+		overdueM:   scaleRate(c.OverdueDelayMultiplier, 1000),
+		prioM:      [3]int64{1000, 1000, 1000},
+	}
+	if p := c.PriorityDelayMultipliers; p != nil {
+		s.scaled.prioM = [3]int64{scaleRate(p.Low, 1000), scaleRate(p.Normal, 1000), scaleRate(p.Urgent, 1000)}
+	}
+	s.txs = make([]Tx, 0, 64)
+	return s, nil
+}
+
+func (s *Sim) initAgent(a *agent) error {
+	ac := a.cfg
+	a.balance = ac.OpeningBalance
+	a.unsecuredCap = ac.UnsecuredCap
+	a.posted = ac.PostedCollateral
+	a.haircut = ac.CollateralHaircut
+	a.maxColl = ac.MaxCollateralCapacity
+	a.pol = ac.Policy
+	if a.pol == nil {
+		p, err := policy.Builtin("Fifo")
+		if err != nil {
+			return fmt.Errorf("sim: agent %s: default policy: %w", ac.ID, err)
+		}
+		a.pol = p
+	}
+	a.ctx.State = make([]float64, len(a.pol.StateKeys()))
+	a.fraction = 1.0
+	if ac.LiquidityAllocationFraction != nil {
+		a.fraction = *ac.LiquidityAllocationFraction
+	}
+	if f, ok := a.pol.Param("initial_liquidity_fraction"); ok {
+		a.fraction = f
+	}
+	if ac.LiquidityPool > 0 {
+		a.allocated = int64(math.Floor(float64(ac.LiquidityPool) * a.fraction))
+		a.balance += a.allocated
+	}
+	a.multiCap = -1
+	if ac.MultilateralLimit != nil {
+		a.multiCap = *ac.MultilateralLimit
+	}
+	if len(ac.BilateralLimits) > 0 {
+		a.bilCap = make([]int64, len(s.agents))
+		a.bilOut = make([]int64, len(s.agents))
+		for i := range a.bilCap {
+			a.bilCap[i] = -1
+		}
+		for id, lim := range ac.BilateralLimits {
+			j, ok := s.byID[id]
+			if !ok {
+				return fmt.Errorf("sim: agent %s: bilateral limit names unknown agent %q", ac.ID, id)
+			}
+			a.bilCap[j] = lim
+		}
+	}
+	// candidates: the other agents in config order
+	for ci := range s.cfg.Agents {
+		id := s.cfg.Agents[ci].ID
+		if id == ac.ID {
+			continue
+		}
+		a.candidates = append(a.candidates, s.byID[id])
+	}
+	if ac.Arrivals != nil {
+		a.arr = ac.Arrivals
+		a.rate = ac.Arrivals.RatePerTick
+		a.dlMin, a.dlMax = int64(ac.Arrivals.DeadlineMin), int64(ac.Arrivals.DeadlineMax)
+		if len(ac.Arrivals.CounterpartyWeights) > 0 {
+			for id := range ac.Arrivals.CounterpartyWeights {
+				if _, ok := s.byID[id]; !ok {
+					return fmt.Errorf("sim: agent %s: counterparty weight names unknown agent %q", ac.ID, id)
+				}
+			}
+			s.setWeights(a)
+		}
+	}
+	a.cptyUsed = make([]float64, 0)
+	if s.history {
+		a.history = make([]int64, 0, s.ticks)
+	}
+	return nil
+}
+
+func (s *Sim) setWeights(a *agent) {
+	w := a.arr.CounterpartyWeights
+	a.weights = make([]float64, len(a.candidates))
+	a.weightSum = 0
+	for i, c := range a.candidates {
+		v, ok := w[s.agents[c].cfg.ID]
+		if !ok {
+			v = 1.0
+		}
+		a.weights[i] = v
+		a.weightSum += v
+	}
+}
+
+// Events returns the recorded event log (WithEventLog).
+func (s *Sim) Events() []LogEntry { return s.events }
+
+// Transactions returns every transaction created so far, indexed by ID.
+func (s *Sim) Transactions() []Tx { return s.txs }
+
+// AgentID returns the id of the agent at index i (id order).
+func (s *Sim) AgentID(i int32) string { return s.agents[i].cfg.ID }
+
+// AgentIndex returns the index of an agent id.
+func (s *Sim) AgentIndex(id string) (int32, bool) { i, ok := s.byID[id]; return i, ok }
+
+// Tick is the next tick to run.
+func (s *Sim) Tick() int { return s.tick }
+
+// Done reports whether every tick has run.
+func (s *Sim) Done() bool { return s.tick >= s.ticks }
+
+// Run runs every remaining tick and returns the result.
+func (s *Sim) Run() *Result {
+	for s.tick < s.ticks {
+		s.Step()
+	}
+	return s.Result()
+}
+
+func (s *Sim) emit(e LogEntry) {
+	e.Tick = int32(s.tick)
+	s.log(e)
+}
