@@ -36,6 +36,8 @@ const (
 	FIsSplit
 	FCostDelayThisTxOneTick
 	FCostOverdraftThisAmountOneTick
+	FSettledAmount   // amount - remaining_amount
+	FOverdueDuration // ticks since the transaction became overdue, 0 if not
 	numTxFields
 
 	// agent fields
@@ -65,6 +67,13 @@ const (
 	FOpeningBalance
 	FAllocatedLiquidity
 	FLiquidityPool
+	FIsUsingCredit                // 1 when balance < 0
+	FLiquidityBuffer              // the agent's configured liquidity buffer
+	FIncomingExpectedCount        // expected inflows known to the agent
+	FQueue2Size                   // all transactions in Q2
+	FQueue2CountForAgent          // the agent's transactions in Q2
+	FQueue2NearestDeadline        // min deadline of the agent's Q2 items; 1.8446744073709552e19 (usize::MAX) if none
+	FTicksToNearestQueue2Deadline // max(0, that - tick); +Inf if none
 
 	// system fields
 	FCurrentTick

@@ -196,6 +196,17 @@ func build(doc document, params map[string]float64, co *compiledOptions) (*Polic
 	if doc.Version == "" {
 		doc.Version = "1.0"
 	}
+	// Re-encode parameters from their values so JSON() is canonical
+	// (1.0 and 1 both become 1) whichever way they were set.
+	doc.Parameters = make(map[string]json.RawMessage, len(params))
+	for k, v := range params {
+		b, err := json.Marshal(v)
+		if err != nil {
+			probs = append(probs, Problem{Reason: fmt.Sprintf("parameter %q: %v is not a finite number", k, v)})
+			continue
+		}
+		doc.Parameters[k] = b
+	}
 	co.checkParams(params, &probs)
 
 	set := map[string]bool{}
@@ -265,16 +276,7 @@ func (p *Policy) WithParams(set map[string]float64) (*Policy, error) {
 		}
 		params[k] = v
 	}
-	doc := p.doc
-	doc.Parameters = make(map[string]json.RawMessage, len(params))
-	for k, v := range params {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("parameter %q: %w", k, err)
-		}
-		doc.Parameters[k] = b
-	}
-	return build(doc, params, p.opt)
+	return build(p.doc, params, p.opt)
 }
 
 // StateKeys returns the bank_state_* register names the policy uses; the
