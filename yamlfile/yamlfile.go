@@ -460,7 +460,11 @@ func (m Map) KeyAt(key string) Value {
 
 // Known records every key not in known as a warning "unknown key" (an
 // error when the Doc is Strict), located at the key.
-func (m Map) Known(known ...string) {
+func (m Map) Known(known ...string) { m.KnownHint(nil, known...) }
+
+// KnownHint is Known with an explanation appended for particular unknown
+// keys, e.g. legacy keys that a newer format replaced.
+func (m Map) KnownHint(hints map[string]string, known ...string) {
 	set := make(map[string]bool, len(known))
 	for _, k := range known {
 		set[k] = true
@@ -473,7 +477,9 @@ func (m Map) Known(known ...string) {
 		if m.doc.Strict {
 			msg = "unknown key"
 		}
-		if s := closest(k.Value, known); s != "" {
+		if h, ok := hints[k.Value]; ok {
+			msg += "; " + h
+		} else if s := closest(k.Value, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		e := m.child(k, k.Value).At("%s", msg)

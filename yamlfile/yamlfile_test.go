@@ -197,3 +197,12 @@ func TestErrorFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestKnownHint(t *testing.T) {
+	d := mustParse(t, "a: 1\nold_key: 2\n")
+	d.Root().Map().KnownHint(map[string]string{"old_key": "use new_key"}, "a", "new_key")
+	w := d.Warnings()
+	if len(w) != 1 || w[0].Error() != "t.yaml:2:1: old_key: unknown key, ignored; use new_key" {
+		t.Fatalf("warnings = %v", w)
+	}
+}
