@@ -36,6 +36,9 @@ type Store struct {
 
 	writeMu sync.Mutex
 	now     func() time.Time
+	// beforeCommit, when set by tests, runs after the batch is written and
+	// before COMMIT; an error aborts the batch.
+	beforeCommit func() error
 }
 
 // Option configures Open and OpenReadOnly.

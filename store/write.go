@@ -102,6 +102,9 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 		return BatchResult{}, fmt.Errorf("write batch: begin: %w", err)
 	}
 	inserted, err := s.writeGroups(ctx, conn, groups, dead)
+	if err == nil && s.beforeCommit != nil {
+		err = s.beforeCommit()
+	}
 	if err == nil {
 		_, err = conn.ExecContext(ctx, "COMMIT")
 	}

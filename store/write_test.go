@@ -162,3 +162,39 @@ func TestJSONColumnsAreObjects(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteBatchAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	batch := append(msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 2, t0)),
+		Message{Subject: "simcash.x", Data: []byte("not json")})
+	s.beforeCommit = func() error { return errors.New("disk full") }
+	if _, err := s.WriteBatch(ctx, batch); err == nil {
+		t.Fatal("WriteBatch succeeded although the commit was refused")
+	}
+	for table, n := range counts(t, s) {
+		if table != schema.TableMigrations && n != 0 {
+			t.Errorf("%s has %d rows after a failed batch, want 0", table, n)
+		}
+	}
+	s.beforeCommit = nil
+	res, err := s.WriteBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != len(batch)-1 || res.DeadLetters != 1 {
+		t.Errorf("retry after failure: %+v", res)
+	}
+}
+
+func TestWriteBatchCancelled(t *testing.T) {
+	s := openTemp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.WriteBatch(ctx, msgs(t, experiment("e1", "exp1", schema.StatusRunning, 1, t0))); err == nil {
+		t.Fatal("WriteBatch with a cancelled context succeeded")
+	}
+	if n := counts(t, s)["experiments"]; n != 0 {
+		t.Errorf("experiments = %d after cancelled batch", n)
+	}
+}
