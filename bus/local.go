@@ -1,0 +1,139 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"simcash/store"
+)
+
+// Local is a self-contained bus for one process: an in-process NATS server
+// (no TCP port), the SIMCASH stream, and a persister writing to one DuckDB
+// file. It is what `runner run` uses when no NATS URL is configured.
+type Local struct {
+	// Publisher publishes records; they reach the database asynchronously.
+	Publisher *Publisher
+	// JetStream gives direct access to the stream, e.g. for Tail.
+	JetStream jetstream.JetStream
+
+	srv     *Embedded
+	nc      *nats.Conn
+	st      *store.Store
+	durable string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// StartLocal starts an embedded server storing its stream in dir and a
+// persister committing to dbPath. Records published before a crash are
+// kept in dir and committed by the next StartLocal on the same dir.
+//
+//	l, err := bus.StartLocal(ctx, filepath.Join(out, ".nats"), filepath.Join(out, "results.db"))
+//	if err != nil { ... }
+//	defer l.Stop(ctx)
+//	err = l.Publisher.Publish(ctx, rec)
+func StartLocal(ctx context.Context, dir, dbPath string) (_ *Local, err error) {
+	if dbPath == "" {
+		return nil, errors.New("local bus: a database path is required")
+	}
+	l := &Local{durable: "persister-" + DBToken(dbPath), done: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		if store.IsLocked(err) {
+			return nil, fmt.Errorf("database %s is in use by another process (a persister?): set SIMCASH_NATS_URL to publish to its bus instead: %w", dbPath, err)
+		}
+		return nil, err
+	}
+	l.st = st
+	if l.srv, err = StartEmbedded(ctx, EmbeddedOptions{Dir: dir}); err != nil {
+		return nil, err
+	}
+	if l.nc, err = l.srv.Connect(ctx, "simcash-local"); err != nil {
+		return nil, err
+	}
+	if l.JetStream, err = NewJetStream(l.nc); err != nil {
+		return nil, err
+	}
+	if _, err = EnsureStream(ctx, l.JetStream, 1); err != nil {
+		return nil, err
+	}
+	l.Publisher = NewPublisher(l.JetStream)
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	go func() {
+		l.done <- RunPersister(pctx, l.JetStream, st, PersisterOptions{Durable: l.durable, MaxWait: 20 * time.Millisecond})
+	}()
+	return l, nil
+}
+
+// Stop waits until every published record is committed (or ctx ends),
+// then stops the persister, the server and the database. Records not yet
+// committed when ctx ends stay in the stream directory for the next run.
+func (l *Local) Stop(ctx context.Context) error {
+	waitErr := l.waitCommitted(ctx)
+	l.cancel()
+	runErr := <-l.done
+	l.done <- runErr // Stop may be called twice
+	return errors.Join(waitErr, runErr, l.close())
+}
+
+func (l *Local) waitCommitted(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-l.done:
+			l.done <- err
+			return err
+		default:
+		}
+		c, err := l.JetStream.Consumer(ctx, StreamName, l.durable)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local bus: records not yet committed to %s are kept in the stream for the next run: %w", l.st.Path(), context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Local) close() error {
+	var errs []error
+	if l.nc != nil {
+		l.nc.Close()
+		l.nc = nil
+	}
+	if l.srv != nil {
+		l.srv.Shutdown()
+		l.srv = nil
+	}
+	if l.st != nil {
+		errs = append(errs, l.st.Close())
+		l.st = nil
+	}
+	return errors.Join(errs...)
+}
+
+// logger returns l or the default logger.
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}

@@ -1,0 +1,71 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// StreamName is the one stream that holds every record.
+	StreamName = "SIMCASH"
+	// SubjectPrefix starts every record subject: simcash.<experiment>.<kind>.
+	SubjectPrefix = "simcash"
+	// SubjectAll matches every record subject.
+	SubjectAll = SubjectPrefix + ".>"
+	// DuplicateWindow is how long the stream remembers message ids; a
+	// publish retried within it is stored once.
+	DuplicateWindow = 5 * time.Minute
+	// HeaderSchemaVersion carries the record schema version so taps can
+	// tell versions apart without decoding.
+	HeaderSchemaVersion = "Simcash-Schema-Version"
+)
+
+// StreamConfig is the SIMCASH stream's configuration for the given number
+// of replicas (1 for one server, 3 in a cluster).
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "simcash experiment records",
+		Subjects:    []string{SubjectAll},
+		Storage:     jetstream.FileStorage,
+		// Limits retention (not work-queue) so that several consumers can
+		// each read everything: persisters, results tail, nats sub.
+		Retention:  jetstream.LimitsPolicy,
+		Duplicates: DuplicateWindow,
+		Replicas:   replicas,
+		Discard:    jetstream.DiscardOld,
+	}
+}
+
+// EnsureStream creates the SIMCASH stream, or updates it to the expected
+// configuration. It is safe to call from every process at start.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+	cfg := StreamConfig(replicas)
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s on %s (replicas %d; a cluster needs at least that many JetStream servers): %w",
+			StreamName, SubjectAll, cfg.Replicas, err)
+	}
+	return s, nil
+}
+
+// NewJetStream returns a JetStream context for nc with the settings the bus
+// relies on: asynchronous publishes time out (so that a publish lost in a
+// server restart is retried, not awaited forever).
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncMaxPending(8192),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
+}
