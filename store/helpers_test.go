@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "all.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "all.db"), WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +43,13 @@ func experiment(id, name, status string, iters int, start time.Time) []schema.Re
 		Model: "builtin:search", StartedAt: start, ProgramVersion: "test", Host: "host", ConfigHash: "h"}}
 	for i := 1; i <= iters; i++ {
 		rs = append(rs, &schema.Iteration{ExpID: id, Iteration: i, TotalCost: int64(1000 * (iters - i + 1)),
-			AgentCosts: map[string]int64{"BANK_A": int64(400 * i), "BANK_B": int64(600 * i)},
-			Policies:   json.RawMessage(fmt.Sprintf(`{"BANK_A":{"parameters":{"initial_liquidity_fraction":%.2f}}}`, 0.5/float64(i))),
+			AgentCosts:      map[string]int64{"BANK_A": int64(400 * i), "BANK_B": int64(600 * i)},
+			Policies:        json.RawMessage(fmt.Sprintf(`{"BANK_A":{"parameters":{"initial_liquidity_fraction":%.2f}}}`, 0.5/float64(i))),
 			AcceptedChanges: map[string]bool{"BANK_A": i%2 == 0, "BANK_B": false}, Timestamp: start.Add(time.Duration(i) * time.Second)})
 		for _, a := range []string{"BANK_A", "BANK_B"} {
 			rs = append(rs, &schema.PolicyEvaluation{ExpID: id, Iteration: i, Agent: a,
 				ProposedPolicy: json.RawMessage(`{"parameters":{"initial_liquidity_fraction":0.25}}`),
-				OldCost: 500, NewCost: 400, Delta: 100, Accepted: a == "BANK_A", Reason: "lower cost", NumSamples: 10,
+				OldCost:        500, NewCost: 400, Delta: 100, Accepted: a == "BANK_A", Reason: "lower cost", NumSamples: 10,
 				SampleDetails: json.RawMessage(`[{"sample":0,"delta":100}]`), Seed: int64(i), Timestamp: start})
 		}
 		rs = append(rs, &schema.Event{ExpID: id, Seq: int64(i), Iteration: i, EventType: "iteration_start",
@@ -77,3 +78,5 @@ func bigEvent(t testing.TB, id string, seq int64, size int) Message {
 	return msg(t, &schema.Event{ExpID: id, Seq: seq, Iteration: 1, EventType: "llm_interaction",
 		Data: json.RawMessage(`{"agent":"BANK_A","raw_response":"` + pad + `"}`), Timestamp: t0})
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

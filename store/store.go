@@ -39,6 +39,9 @@ type Store struct {
 	// beforeCommit, when set by tests, runs after the batch is written and
 	// before COMMIT; an error aborts the batch.
 	beforeCommit func() error
+	// staging selects the temp-table write path instead of the query
+	// appender (see stageRows).
+	staging bool
 }
 
 // Option configures Open and OpenReadOnly.

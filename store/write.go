@@ -126,7 +126,7 @@ func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, groups map[sche
 		if len(rows) == 0 {
 			continue
 		}
-		n, err := s.appendRows(ctx, conn, t.name, rows)
+		n, err := s.appendFn()(ctx, conn, t.name, rows)
 		if err != nil {
 			return 0, fmt.Errorf("append to %s: %w", t.name, err)
 		}
@@ -145,11 +145,58 @@ func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, groups map[sche
 			rows[i] = []driver.Value{hex.EncodeToString(sum[:16]), now, subject, strings.ToValidUTF8(d.reason, "?"), raw}
 			s.log.Warn("dead letter", "subject", subject, "reason", d.reason, "bytes", len(d.raw))
 		}
-		if _, err := s.appendRows(ctx, conn, schema.TableDeadLetters, rows); err != nil {
+		if _, err := s.appendFn()(ctx, conn, schema.TableDeadLetters, rows); err != nil {
 			return 0, fmt.Errorf("append to dead_letters: %w", err)
 		}
 	}
 	return inserted, nil
+}
+
+type appendFunc func(ctx context.Context, conn *sql.Conn, tableName string, rows [][]driver.Value) (int, error)
+
+func (s *Store) appendFn() appendFunc {
+	if s.staging {
+		return s.stageRows
+	}
+	return s.appendRows
+}
+
+// stageRows appends rows with a plain appender into a temporary table shaped
+// like tableName, then moves them with INSERT OR IGNORE, which reports how
+// many rows were new.
+func (s *Store) stageRows(ctx context.Context, conn *sql.Conn, tableName string, rows [][]driver.Value) (int, error) {
+	stage := "stage_" + tableName
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+stage+` AS SELECT * FROM `+tableName+` LIMIT 0`); err != nil {
+		return 0, err
+	}
+	err := rawConn(conn, func(dc driver.Conn) error {
+		a, err := duckdb.NewAppender(dc, "temp", "main", stage)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := a.AppendRow(r...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.CloseWithCancel(ctx)
+	})
+	if err != nil {
+		return 0, err
+	}
+	res, err := conn.ExecContext(ctx, `INSERT OR IGNORE INTO `+tableName+` SELECT * FROM `+stage)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := conn.ExecContext(ctx, `DELETE FROM `+stage); err != nil {
+		return 0, err
+	}
+	return int(n), nil
 }
 
 // appendRows appends rows to table through a query appender whose INSERT
