@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"simcash/optimizer"
+	"simcash/policy"
 	"simcash/yamlfile"
 )
 
@@ -308,6 +310,11 @@ func (c *Config) readLLM(m yamlfile.Map, dir string) {
 	}
 }
 
+// Timeout is timeout_seconds as a duration.
+func (l LLMConfig) Timeout() time.Duration {
+	return time.Duration(l.TimeoutSeconds * float64(time.Second))
+}
+
 // setModel checks and splits a "provider:model" string.
 func (l *LLMConfig) setModel(s string) error {
 	provider, name, ok := strings.Cut(s, ":")
@@ -367,20 +374,31 @@ func readConstraints(m yamlfile.Map) *PolicyConstraints {
 		pc.AllowedParameters = append(pc.AllowedParameters, p)
 	}
 	for _, v := range m.Get("allowed_fields").List() {
-		if f := v.String(""); f != "" {
-			pc.AllowedFields = append(pc.AllowedFields, f)
+		f := v.String("")
+		if _, ok := policy.FieldByName(f); !ok && !policy.IsStateKey(f) {
+			v.Errorf("unknown context field %q", f)
+			continue
 		}
+		pc.AllowedFields = append(pc.AllowedFields, f)
 	}
 	if acts := m.Get("allowed_actions"); acts.Present() {
 		pc.AllowedActions = map[string][]string{}
-		acts.Map().Each(func(tree string, v yamlfile.Value) {
+		acts.Map().Each(func(name string, v yamlfile.Value) {
+			tree, ok := policy.TreeByName(name)
+			if !ok {
+				v.Errorf("unknown tree %q: use payment_tree, bank_tree, strategic_collateral_tree or end_of_tick_collateral_tree", name)
+				return
+			}
 			list := []string{}
 			for _, a := range v.List() {
-				if s := a.String(""); s != "" {
-					list = append(list, s)
+				s := a.String("")
+				if k, ok := policy.ActionKindByName(s); !ok || !k.LegalIn(tree) {
+					a.Errorf("action %q is not allowed in %s", s, name)
+					continue
 				}
+				list = append(list, s)
 			}
-			pc.AllowedActions[tree] = list
+			pc.AllowedActions[name] = list
 		})
 	}
 	return pc

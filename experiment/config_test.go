@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"simcash/yamlfile"
 )
@@ -119,7 +120,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Evaluation.Mode != ModeBootstrap || c.Evaluation.NumSamples != 10 || c.Evaluation.Acceptance.MaxCoefficientOfVariation != nil {
 		t.Errorf("evaluation = %+v", c.Evaluation)
 	}
-	if c.LLM.Temperature != 0 || c.LLM.MaxRetries != 3 || c.LLM.TimeoutSeconds != 120 || c.LLM.Provider != "builtin" {
+	if c.LLM.Temperature != 0 || c.LLM.MaxRetries != 3 || c.LLM.Timeout() != 120*time.Second || c.LLM.Provider != "builtin" {
 		t.Errorf("llm = %+v", c.LLM)
 	}
 	if c.MasterSeed != 42 || c.HasOutput || c.PolicyConstraints != nil {
@@ -152,6 +153,12 @@ func TestLoadErrors(t *testing.T) {
 		{"window zero", "max_iterations: 10", "stability_window: 0", []string{"convergence.stability_window", "at least 1"}},
 		{"both system prompts", "  model: builtin:search\n", "  model: builtin:search\n  system_prompt: a\n  system_prompt_file: b.txt\n",
 			[]string{"system_prompt_file", "not both"}},
+		{"unknown field", "optimized_agents", "policy_constraints:\n  allowed_fields: [balance, balanse]\noptimized_agents",
+			[]string{"allowed_fields[1]", "balanse"}},
+		{"unknown tree", "optimized_agents", "policy_constraints:\n  allowed_actions:\n    pay_tree: [Release]\noptimized_agents",
+			[]string{"allowed_actions.pay_tree", "unknown tree"}},
+		{"action in wrong tree", "optimized_agents", "policy_constraints:\n  allowed_actions:\n    bank_tree: [Release]\noptimized_agents",
+			[]string{"allowed_actions.bank_tree[0]", "not allowed in bank_tree"}},
 		{"duplicate agent", "[BANK_A, BANK_B]", "[BANK_A, BANK_A]", []string{"optimized_agents[1]", "twice"}},
 		{"bad initial policy", "optimized_agents", "initial_policies:\n  BANK_A: missing.json\noptimized_agents",
 			[]string{"initial_policies.BANK_A", "missing.json"}},
