@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ const (
 	ModeDeterministic = "deterministic"
 	ModeTemporal      = "deterministic-temporal"
 )
+
+// validName keeps experiment names safe inside experiment ids, which are
+// NATS subject tokens and file names.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Providers accepted in llm.model ("provider:model").
 var providers = []string{"openai", "anthropic", "google", "builtin"}
@@ -169,8 +174,8 @@ func (c *Config) read(root yamlfile.Map, dir string) {
 		"optimized_agents", "policy_constraints", "prompt_customization", "output", "initial_policies")
 
 	c.Name = root.Require("name").String("")
-	if name := root.Get("name"); name.Present() && strings.TrimSpace(c.Name) == "" {
-		name.Errorf("must not be empty")
+	if name := root.Get("name"); name.Present() && !validName.MatchString(c.Name) {
+		name.Errorf("%q: use only letters, digits, '-' and '_' (the name becomes part of the experiment id and bus subjects)", c.Name)
 	}
 	c.Description = root.Get("description").String("")
 	c.MasterSeed = root.Get("master_seed").Int64(42)

@@ -136,6 +136,7 @@ func TestLoadErrors(t *testing.T) {
 		name, old, new string
 		want           []string // substrings of the one error
 	}{
+		{"bad name", "name: t\n", "name: my exp.v2\n", []string{"exp.yaml:1:", "name", "letters, digits"}},
 		{"scenario field absent", "scenario: scen.yaml\n", "", []string{"scenario", "required field missing"}},
 		{"scenario file not found", "scenario: scen.yaml", "scenario: nope.yaml", []string{"exp.yaml:2:", "scenario", "nope.yaml", "not found"}},
 		{"bad mode", "mode: deterministic", "mode: montecarlo", []string{"exp.yaml:4:", "evaluation.mode", "montecarlo"}},
