@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"simcash/policy"
 	"simcash/sim"
 	"simcash/yamlfile"
 )
@@ -69,7 +70,7 @@ func TestDefaults(t *testing.T) {
 	if a.Arrivals.Priority != 5 || a.Arrivals.CounterpartyWeights != nil || a.Arrivals.Divisible {
 		t.Errorf("arrivals = %+v", a.Arrivals)
 	}
-	if a.Policy == nil || !a.Policy.Has(0) {
+	if a.Policy == nil || !a.Policy.Has(policy.PaymentTree) {
 		t.Errorf("absent policy should be Fifo, got %v", a.Policy)
 	}
 	if cfg.Agents[1].Arrivals != nil {
