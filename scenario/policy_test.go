@@ -1,6 +1,8 @@
 package scenario
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +127,22 @@ func TestPolicyErrors(t *testing.T) {
 				t.Errorf("error = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestPolicyPathLogged: the resolved file is logged at debug level, so a
+// user can see which of several candidates was used.
+func TestPolicyPathLogged(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "policies", "hold.json"), holdPolicy)
+	path := filepath.Join(root, "examples", "s.yaml")
+	writeFile(t, path, oneAgent("{type: FromJson, json_path: simulator/policies/hold.json}"))
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, _, err := Load(path, Options{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "path=" + filepath.Join(root, "policies", "hold.json"); !strings.Contains(buf.String(), want) {
+		t.Errorf("log %q lacks %q", buf.String(), want)
 	}
 }
