@@ -245,8 +245,8 @@ func (v Value) Float(def float64) float64 {
 		return def
 	}
 	var f float64
-	if err := v.n.Decode(&f); err != nil {
-		v.Errorf("want a number, got %s", v.describe())
+	if err := v.n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		v.Errorf("want a finite number, got %s", v.describe())
 		return def
 	}
 	return f
@@ -336,6 +336,7 @@ func (v Value) Map() Map {
 	}
 	if v.n.Kind != yaml.MappingNode {
 		v.Errorf("want a mapping, got %s", v.describe())
+		m.bad = true
 		return m
 	}
 	seen := make(map[string]int, len(v.n.Content)/2)
@@ -389,6 +390,9 @@ type Map struct {
 	Value
 	keys []*yaml.Node
 	vals []*yaml.Node
+	// bad marks a value that is not a mapping (already reported), so that
+	// Require does not add a "missing" error for each key.
+	bad bool
 }
 
 // Keys returns the mapping's keys in file order.
@@ -428,7 +432,7 @@ func (m Map) Get(key string) Value {
 // mapping's position) when the key is absent or null.
 func (m Map) Require(key string) Value {
 	v := m.Get(key)
-	if !v.Present() {
+	if !v.Present() && !m.bad {
 		where := "the file"
 		if p := v.pos(); p.Line > 0 {
 			where = fmt.Sprintf("the mapping at line %d", p.Line)

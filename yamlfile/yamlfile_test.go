@@ -82,6 +82,8 @@ func TestTypeErrors(t *testing.T) {
 		{"int from string", "a: x\n", func(m Map) { m.Get("a").Int(0) }, `t.yaml:1:4: a: want an integer, got string "x"`},
 		{"int from fraction", "a: 2.5\n", func(m Map) { m.Get("a").Int(0) }, `t.yaml:1:4: a: want an integer, got 2.5`},
 		{"money fraction", "a: 10.5\n", func(m Map) { m.Get("a").Money(0) }, `t.yaml:1:4: a: want an amount in integer cents, got 10.5`},
+		{"float not finite", "a: .nan\n", func(m Map) { m.Get("a").Float(0) }, `t.yaml:1:4: a: want a finite number, got .nan`},
+		{"require in non-mapping", "a: 5\n", func(m Map) { m.Get("a").Map().Require("b") }, `t.yaml:1:4: a: want a mapping, got 5`},
 		{"float from bool", "a: true\n", func(m Map) { m.Get("a").Float(0) }, `t.yaml:1:4: a: want a number, got boolean true`},
 		{"bool from int", "a: 1\n", func(m Map) { m.Get("a").Bool(false) }, `t.yaml:1:4: a: want true or false, got 1`},
 		{"list from scalar", "a: 1\n", func(m Map) { m.Get("a").List() }, `t.yaml:1:4: a: want a list, got 1`},
