@@ -303,6 +303,9 @@ func (l *loop) run() (*Outcome, error) {
 		}
 		params := l.params()
 		converged, reason := l.detector.Observe(total, params)
+		if l.Progress != nil {
+			l.Progress(Progress{Iteration: i, Total: c.Convergence.MaxIterations, Cost: total, AgentCosts: ev.costs})
+		}
 		accepted := map[string]bool{}
 		policiesAtStart := l.policiesJSON()
 		if !converged {
@@ -323,9 +326,6 @@ func (l *loop) run() (*Outcome, error) {
 		}
 		if err := l.event(i, "iteration_metrics", map[string]any{"total_cost": total, "agent_costs": ev.costs, "best_cost": l.best, "accepted": accepted, "parameters": params}); err != nil {
 			return out, err
-		}
-		if l.Progress != nil {
-			l.Progress(Progress{Iteration: i, Total: c.Convergence.MaxIterations, Cost: total, AgentCosts: ev.costs})
 		}
 		if converged {
 			out.Converged, out.Reason = true, reason

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"simcash/bus"
+	"simcash/experiment"
+	"simcash/llm"
+	"simcash/optimizer"
+	"simcash/optimizer/llmopt"
+	"simcash/optimizer/search"
+	"simcash/scenario"
+	"simcash/sim"
+)
+
+// runCommand runs an experiment and persists its records.
+type runCommand struct {
+	seed          int64
+	model         string
+	maxIterations int
+	db            string
+	dryRun        bool
+	strict        bool
+	quiet         bool
+}
+
+func newRunCommand() *cobra.Command {
+	c := &runCommand{}
+	cmd := &cobra.Command{
+		Use:   "run EXPERIMENT.yaml",
+		Short: "Optimize the banks' policies in an experiment and store every record",
+		Long: `Run an experiment: evaluate the policies, ask the optimizer for better ones,
+accept or reject them, until convergence or max_iterations.
+
+Where records go:
+  SIMCASH_NATS_URL set     publish to that NATS server or cluster (a persister stores them)
+  otherwise                an embedded NATS server and persister in this process write
+                           output.directory/output.database (or --db PATH)
+  no output section        nothing is persisted (the summary is still printed)
+  --dry-run                nothing is persisted
+
+The optimizer is llm.model: builtin:search (offline), openai:MODEL, anthropic:MODEL,
+google:MODEL, or any OpenAI-compatible server with llm.base_url. API keys come from
+OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY. Ctrl-C stops cleanly and records
+the run as interrupted.`,
+		Args: exactArgs(1, "one experiment file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var seed *int64
+			if cmd.Flags().Changed("seed") {
+				seed = &c.seed
+			}
+			return c.Run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], seed)
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&c.seed, "seed", 0, "master seed (default: the file's master_seed, else 42)")
+	f.StringVar(&c.model, "model", "", "optimizer as provider:model, e.g. builtin:search or openai:gpt-4o")
+	f.IntVar(&c.maxIterations, "max-iterations", 0, "stop after N iterations")
+	f.StringVar(&c.db, "db", "", "DuckDB file to store results in (overrides output.*)")
+	f.BoolVar(&c.dryRun, "dry-run", false, "run without persisting anything")
+	f.BoolVar(&c.strict, "strict", false, "treat unknown keys in the experiment or scenario as errors")
+	f.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	return cmd
+}
+
+// loadExperiment loads an experiment file and its scenario and checks them
+// against each other. Every error is the user's.
+func loadExperiment(path string, strict bool, o *experiment.Overrides) (*experiment.Config, *sim.Config, error) {
+	cfg, warns, err := experiment.Load(path, experiment.LoadOptions{Strict: strict})
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	for _, w := range warns {
+		slog.Warn(w.String())
+	}
+	if o != nil {
+		if err := cfg.ApplyOverrides(*o); err != nil {
+			return nil, nil, usageError{err}
+		}
+	}
+	scn, swarns, err := scenario.Load(cfg.ScenarioPath, scenario.Options{Strict: strict})
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("scenario of %s: %w", path, err)}
+	}
+	for _, w := range swarns {
+		slog.Warn(w.Error())
+	}
+	ids := make([]string, len(scn.Agents))
+	for i, a := range scn.Agents {
+		ids[i] = a.ID
+	}
+	if err := cfg.Validate(ids); err != nil {
+		return nil, nil, usageError{err}
+	}
+	return cfg, scn, nil
+}
+
+func newOptimizer(cfg *experiment.Config) (optimizer.Optimizer, error) {
+	l := cfg.LLM
+	if l.Provider == "builtin" {
+		if l.ModelName != "search" {
+			return nil, userErr("llm.model %q: the built-in optimizer is builtin:search", l.Model)
+		}
+		return search.New(), nil
+	}
+	client, err := llm.New(llm.Config{
+		Provider: l.Provider, Model: l.ModelName, BaseURL: l.BaseURL,
+		Timeout: time.Duration(l.TimeoutSeconds * float64(time.Second)), MaxTransportRetries: 5,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return llmopt.New(client, llmopt.Config{
+		Model: l.ModelName, Temperature: l.Temperature, MaxTokens: l.MaxTokens,
+		ReasoningEffort: l.ReasoningEffort, ThinkingBudget: l.ThinkingBudget, SystemPrompt: l.SystemPrompt,
+	}), nil
+}
+
+// Run runs the experiment at path.
+func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path string, seed *int64) error {
+	if c.maxIterations < 0 {
+		return userErr("--max-iterations must be positive")
+	}
+	cfg, scn, err := loadExperiment(path, c.strict, &experiment.Overrides{Seed: seed, Model: c.model, MaxIterations: c.maxIterations, DB: c.db})
+	if err != nil {
+		return err
+	}
+	opt, err := newOptimizer(cfg)
+	if err != nil {
+		return err
+	}
+	sink, where, closeSink, err := c.openSink(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink, Version: version}
+	if !c.quiet {
+		r.Progress = progressPrinter(stderr)
+	}
+	fmt.Fprintf(stderr, "running %s (%s, %s, up to %d iterations); records: %s\n", cfg.Name, cfg.Evaluation.Mode, cfg.LLM.Model, cfg.Convergence.MaxIterations, where)
+	out, runErr := r.Run(ctx)
+	closeErr := closeSink()
+	if out != nil {
+		printSummary(stdout, out, where)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return closeErr
+}
+
+// openSink decides where records go (see the command's help).
+func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config) (experiment.Sink, string, func() error, error) {
+	none := func() error { return nil }
+	if c.dryRun {
+		return experiment.Discard{}, "not persisted (--dry-run)", none, nil
+	}
+	bc, err := bus.LoadConfig()
+	if err != nil {
+		return nil, "", nil, usageError{err}
+	}
+	if bc.URL != "" {
+		nc, err := bus.Connect(ctx, bc)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("connect to %s: %w", bc.URL, err)
+		}
+		js, err := bus.NewJetStream(nc)
+		if err != nil {
+			nc.Close()
+			return nil, "", nil, err
+		}
+		if _, err := bus.EnsureStream(ctx, js, bc.StreamReplicas); err != nil {
+			nc.Close()
+			return nil, "", nil, err
+		}
+		p := bus.NewPublisher(js)
+		return p, "published to " + bc.URL, func() error { p.Close(); return nc.Drain() }, nil
+	}
+	if !cfg.HasOutput {
+		return experiment.Discard{}, "not persisted (the experiment has no output section)", none, nil
+	}
+	db := cfg.DatabasePath()
+	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
+		return nil, "", nil, fmt.Errorf("create output directory: %w", err)
+	}
+	dir := filepath.Join(filepath.Dir(db), "."+filepath.Base(db)+".nats")
+	local, err := bus.StartLocal(ctx, dir, db)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	stop := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return local.Stop(sctx)
+	}
+	return local.Publisher, db, stop, nil
+}
+
+func progressPrinter(w io.Writer) func(experiment.Progress) {
+	return func(p experiment.Progress) {
+		if p.Agent == "" {
+			var parts []string
+			for _, a := range sortedKeys(p.AgentCosts) {
+				parts = append(parts, fmt.Sprintf("%s %s", a, dollars(p.AgentCosts[a])))
+			}
+			fmt.Fprintf(w, "iteration %d/%d  cost %s  (%s)\n", p.Iteration, p.Total, dollars(p.Cost), strings.Join(parts, ", "))
+			return
+		}
+		verdict := "rejected"
+		if p.Accepted {
+			verdict = "accepted"
+		}
+		fmt.Fprintf(w, "  %-10s %s: %s  params %s\n", p.Agent, verdict, p.Reason, formatParams(p.Params))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func formatParams(m map[string]float64) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%g", k, m[k]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func printSummary(w io.Writer, out *experiment.Outcome, where string) {
+	fmt.Fprintf(w, "experiment   %s\n", out.ExperimentID)
+	fmt.Fprintf(w, "status       %s\n", out.Status)
+	conv := "no"
+	if out.Converged {
+		conv = "yes"
+	}
+	fmt.Fprintf(w, "iterations   %d\n", out.Iterations)
+	fmt.Fprintf(w, "converged    %s (%s)\n", conv, out.Reason)
+	fmt.Fprintf(w, "final cost   %s (best %s)\n", dollars(out.FinalCost), dollars(out.BestCost))
+	fmt.Fprintf(w, "records      %s\n", where)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "agent\tfinal cost\tparameters")
+	for _, a := range sortedKeys(out.AgentCosts) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a, dollars(out.AgentCosts[a]), formatParams(out.FinalParams[a]))
+	}
+	tw.Flush()
+}
