@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/spf13/cobra"
+
+	"simcash/store"
+)
+
+// env is the part of the environment results reads.
+type env struct {
+	DB string `envconfig:"DB" default:"results/all.db"` // SIMCASH_DB
+}
+
+// dbOptions are the flags every subcommand has.
+type dbOptions struct {
+	DB     string
+	Format string
+}
+
+func (o *dbOptions) register(cmd *cobra.Command) {
+	var e env
+	if err := envconfig.Process("SIMCASH", &e); err != nil {
+		e.DB = "results/all.db"
+	}
+	cmd.Flags().StringVar(&o.DB, "db", e.DB, "results database (env SIMCASH_DB)")
+	cmd.Flags().StringVar(&o.Format, "format", "table", "output format: table, json or csv")
+}
+
+func (o *dbOptions) validate() error {
+	switch o.Format {
+	case "table", "json", "csv":
+		return nil
+	}
+	return usagef("unknown --format %q: use table, json or csv", o.Format)
+}
+
+// openRemoteFunc is how a locked database is read; tests replace it.
+var openRemoteFunc = openRemote
+
+// open validates the flags and opens the database read-only, or, when a
+// running persister holds it, a Reader that asks that persister.
+func (o *dbOptions) open(ctx context.Context) (store.Reader, func(), error) {
+	if err := o.validate(); err != nil {
+		return nil, nil, err
+	}
+	s, err := store.OpenReadOnly(ctx, o.DB)
+	switch {
+	case err == nil:
+		return s, func() { s.Close() }, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, usagef("no results database at %s: pass --db or set SIMCASH_DB", o.DB)
+	case store.IsLocked(err):
+		r, err := openRemoteFunc(o.DB)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeFn := func() {}
+		if c, ok := r.(io.Closer); ok {
+			closeFn = func() { c.Close() }
+		}
+		return r, closeFn, nil
+	}
+	return nil, nil, err
+}
+
+// notFound turns the store's unknown-experiment error into a usage error.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return usageErr(err)
+	}
+	return err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeCSV(w io.Writer, header []string, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	cw.WriteAll(rows)
+	return cw.Error()
+}
+
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// dollars formats cents as dollars with two decimals and thousands
+// separators, e.g. -123456 -> "-$1,234.56".
+func dollars(cents int64) string {
+	sign := ""
+	u := uint64(cents)
+	if cents < 0 {
+		sign, u = "-", uint64(-cents) // -MinInt64 wraps to itself, which is right as uint64
+	}
+	whole := strconv.FormatUint(u/100, 10)
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return fmt.Sprintf("%s$%s.%02d", sign, b.String(), u%100)
+}
+
+func dollarsPtr(c *int64) string {
+	if c == nil {
+		return "-"
+	}
+	return dollars(*c)
+}
+
+func centsPtr(c *int64) string {
+	if c == nil {
+		return ""
+	}
+	return strconv.FormatInt(*c, 10)
+}
+
+func timeStr(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func timePtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return timeStr(*t)
+}
+
+func rfc3339(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// clip shortens s for a table cell.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
