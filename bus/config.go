@@ -81,7 +81,7 @@ func (c Config) options() []nats.Option {
 		nats.ReconnectBufSize(64 << 20),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
-				slog.Warn("nats disconnected; reconnecting", "url", redactURL(nc.ConnectedUrl()), "err", err)
+				slog.Warn("nats disconnected; reconnecting", "url", redactURL(nc.Opts.Url), "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
