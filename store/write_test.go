@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"simcash/schema"
@@ -196,5 +197,84 @@ func TestWriteBatchCancelled(t *testing.T) {
 	}
 	if n := counts(t, s)["experiments"]; n != 0 {
 		t.Errorf("experiments = %d after cancelled batch", n)
+	}
+}
+
+// TestWriteBatchLargeOverlap spans several appender chunks (2048 rows) and
+// checks that Inserted counts only new rows when a batch half overlaps.
+func TestWriteBatchLargeOverlap(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	var batch []Message
+	for i := range 7500 {
+		batch = append(batch, bigEvent(t, "e1", int64(i), 100))
+	}
+	tests := []struct {
+		msgs         []Message
+		wantInserted int
+		wantRows     int64
+	}{
+		{batch[:5000], 5000, 5000},
+		{batch[:5000], 0, 5000},
+		{batch[2500:], 2500, 7500},
+	}
+	for i, tt := range tests {
+		res, err := s.WriteBatch(ctx, tt.msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Inserted != tt.wantInserted || res.Records != len(tt.msgs) {
+			t.Errorf("batch %d: %+v, want %d inserted of %d", i, res, tt.wantInserted, len(tt.msgs))
+		}
+		if n := counts(t, s)["events"]; n != tt.wantRows {
+			t.Errorf("batch %d: %d events stored, want %d", i, n, tt.wantRows)
+		}
+	}
+}
+
+// TestReadWhileWriting reads through the Store while batches are committed,
+// as the persister does when it answers queries.
+func TestReadWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	const n = 40
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			id := fmt.Sprintf("e%d", i)
+			if _, err := s.WriteBatch(ctx, msgs(t, experiment(id, "exp", schema.StatusCompleted, 2, t0))); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	last := 0
+	for {
+		l, err := s.List(ctx, ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) < last {
+			t.Fatalf("List went from %d to %d experiments", last, len(l))
+		}
+		last = len(l)
+		for _, e := range l {
+			// A batch is atomic: a visible experiment has its completion.
+			if e.Status != schema.StatusCompleted || e.NumIterations != 2 {
+				t.Fatalf("half-written experiment visible: %+v", e)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l, _ := s.List(ctx, ListOptions{}); len(l) != n {
+				t.Fatalf("after writing: %d experiments, want %d", len(l), n)
+			}
+			return
+		default:
+		}
 	}
 }

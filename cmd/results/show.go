@@ -130,6 +130,9 @@ func showFields(d *store.ExperimentDetail, human bool) [][2]string {
 	}
 	if human {
 		for i := range fields {
+			if fields[i][0] == "total_duration_seconds" {
+				fields[i][0] = "duration"
+			}
 			fields[i][0] = strings.ReplaceAll(fields[i][0], "_", " ")
 		}
 	}
