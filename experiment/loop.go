@@ -269,7 +269,7 @@ type iterEval struct {
 
 func (l *loop) run() (*Outcome, error) {
 	c := l.Config
-	out := &Outcome{ExperimentID: l.id, Reason: "max_iterations"}
+	out := &Outcome{ExperimentID: l.id, Reason: ReasonMaxIterations}
 	started := &schema.ExperimentStarted{
 		ExpID: l.id, Name: c.Name, Type: "generic", Config: c.ResolvedJSON(), MasterSeed: c.MasterSeed,
 		Scenario: c.Scenario, Model: c.LLM.Model, StartedAt: l.start.UTC(), ProgramVersion: l.Version,

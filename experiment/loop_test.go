@@ -90,3 +90,46 @@ func TestSameSeedSameRecords(t *testing.T) {
 		t.Fatalf("records differ between identical runs:\n%v\n%v", runs[0], runs[1])
 	}
 }
+
+func TestCancelRecordsInterrupted(t *testing.T) {
+	r := loadExperiment(t, filepath.Join(repoRoot(t), "testdata/experiments/exp1.yaml"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Progress = func(p Progress) {
+		if p.Iteration == 2 && p.Agent == "" {
+			cancel()
+		}
+	}
+	out, err := r.Run(ctx)
+	if err == nil {
+		t.Fatal("a cancelled run returned no error")
+	}
+	recs := r.Sink.(*Memory).Records
+	done, ok := recs[len(recs)-1].(*schema.ExperimentCompleted)
+	if !ok {
+		t.Fatalf("last record is %T, want the completion", recs[len(recs)-1])
+	}
+	if done.Status != schema.StatusInterrupted || out.Status != schema.StatusInterrupted {
+		t.Fatalf("status %q / %q, want interrupted", done.Status, out.Status)
+	}
+	if done.NumIterations != 2 {
+		t.Errorf("interrupted after %d iterations, want 2", done.NumIterations)
+	}
+}
+
+func TestMaxIterationsIsNotConverged(t *testing.T) {
+	r := loadExperiment(t, filepath.Join(repoRoot(t), "testdata/experiments/exp2.yaml"))
+	r.Config.Convergence.MaxIterations = 3
+	out, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Converged || out.Reason != ReasonMaxIterations || out.Iterations != 3 {
+		t.Fatalf("outcome converged=%v reason=%q iterations=%d, want not converged, max_iterations, 3", out.Converged, out.Reason, out.Iterations)
+	}
+	recs := r.Sink.(*Memory).Records
+	done := recs[len(recs)-1].(*schema.ExperimentCompleted)
+	if done.Converged || done.ConvergenceReason != ReasonMaxIterations {
+		t.Fatalf("completion record %+v", done)
+	}
+}
