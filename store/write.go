@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,38 +56,40 @@ type deadLetter struct {
 	raw     []byte
 }
 
+// pending is a decoded record on its way to its table.
+type pending struct {
+	msg  Message
+	row  []driver.Value
+	dups int // later copies of the same record in the batch, dropped
+}
+
+// batch is a decoded batch: rows per record kind, and dead letters.
+type batch struct {
+	groups map[schema.Kind][]*pending
+	dead   []deadLetter
+}
+
+// appendError marks a failure while appending rows, before COMMIT: it may
+// be caused by one record, which isolate can find.
+type appendError struct{ err error }
+
+func (e appendError) Error() string { return e.err.Error() }
+func (e appendError) Unwrap() error { return e.err }
+
 // WriteBatch decodes msgs and stores all of them in one transaction: records
 // through DuckDB's appender with ON CONFLICT DO NOTHING, so a redelivered
 // record is a no-op, and messages that can never be stored in dead_letters
 // with the reason. It returns an error only when nothing was committed; the
 // caller must then not acknowledge the batch.
+//
+// When DuckDB itself rejects a record that decoded fine, WriteBatch finds
+// it with rolled-back trial appends and dead-letters it too, so that one
+// record cannot block the stream; the batch is still committed once.
 func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, error) {
-	var res BatchResult
 	if s.readOnly {
-		return res, errors.New("write batch: store is opened read-only")
+		return BatchResult{}, errors.New("write batch: store is opened read-only")
 	}
-	groups := make(map[schema.Kind][][]driver.Value)
-	var dead []deadLetter
-	seen := make(map[string]bool, len(msgs))
-	for _, m := range msgs {
-		r, err := decode(m.Data)
-		var row []driver.Value
-		if err == nil {
-			row, err = rowFor(r)
-		}
-		if err != nil {
-			dead = append(dead, deadLetter{subject: m.Subject, reason: err.Error(), raw: m.Data})
-			continue
-		}
-		res.Records++
-		// DuckDB refuses two rows with one key in a single INSERT even with
-		// ON CONFLICT, so duplicates inside a batch are dropped here.
-		if id := schema.MsgID(r); !seen[id] {
-			seen[id] = true
-			groups[r.Kind()] = append(groups[r.Kind()], row)
-		}
-	}
-	res.DeadLetters = len(dead)
+	b, res := prepare(msgs)
 	if len(msgs) == 0 {
 		return res, nil
 	}
@@ -98,33 +101,143 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 		return BatchResult{}, fmt.Errorf("write batch: get connection: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return BatchResult{}, fmt.Errorf("write batch: begin: %w", err)
-	}
-	inserted, err := s.writeGroups(ctx, conn, groups, dead)
-	if err == nil && s.beforeCommit != nil {
-		err = s.beforeCommit()
-	}
-	if err == nil {
-		_, err = conn.ExecContext(ctx, "COMMIT")
+	inserted, err := s.writeTx(ctx, conn, b, true)
+	var ae appendError
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil {
+		moved, isoErr := s.isolate(ctx, conn, &b)
+		if isoErr != nil {
+			s.log.Warn("isolating a failing record", "err", isoErr)
+		}
+		if moved > 0 {
+			res.Records -= moved
+			inserted, err = s.writeTx(ctx, conn, b, true)
+		}
 	}
 	if err != nil {
-		// Use a fresh context: the rollback must happen even when ctx is done.
-		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			s.log.Warn("rollback failed", "err", rbErr)
-		}
 		return BatchResult{}, fmt.Errorf("write batch of %d messages: %w", len(msgs), err)
 	}
 	res.Inserted = inserted
+	res.DeadLetters = len(b.dead)
+	for _, d := range b.dead {
+		s.log.Warn("dead letter", "subject", d.subject, "reason", d.reason, "bytes", len(d.raw))
+	}
 	return res, nil
 }
 
-func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, groups map[schema.Kind][][]driver.Value, dead []deadLetter) (int, error) {
+// prepare decodes msgs into rows per kind and dead letters.
+func prepare(msgs []Message) (batch, BatchResult) {
+	var res BatchResult
+	b := batch{groups: make(map[schema.Kind][]*pending)}
+	seen := make(map[string]*pending, len(msgs))
+	for _, m := range msgs {
+		r, err := decode(m.Data)
+		var row []driver.Value
+		if err == nil {
+			row, err = rowFor(r)
+		}
+		if err != nil {
+			b.dead = append(b.dead, deadLetter{subject: m.Subject, reason: err.Error(), raw: m.Data})
+			continue
+		}
+		res.Records++
+		// DuckDB refuses two rows with one key in a single INSERT even with
+		// ON CONFLICT, so duplicates inside a batch are dropped here.
+		id := schema.MsgID(r)
+		if p := seen[id]; p != nil {
+			p.dups++
+			continue
+		}
+		p := &pending{msg: m, row: row}
+		seen[id] = p
+		b.groups[r.Kind()] = append(b.groups[r.Kind()], p)
+	}
+	res.DeadLetters = len(b.dead)
+	return b, res
+}
+
+// writeTx writes b in one transaction, committed when commit is set and
+// rolled back otherwise (a trial). Append failures are appendErrors.
+func (s *Store) writeTx(ctx context.Context, conn *sql.Conn, b batch, commit bool) (int, error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	inserted, err := s.writeGroups(ctx, conn, b)
+	if err != nil {
+		err = appendError{err}
+	}
+	if err == nil && commit && s.beforeCommit != nil {
+		err = s.beforeCommit()
+	}
+	if err == nil && commit {
+		if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
+			return inserted, nil
+		}
+	}
+	// Use a fresh context: the rollback must happen even when ctx is done.
+	if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil && commit {
+		s.log.Warn("rollback failed", "err", rbErr)
+	}
+	return inserted, err
+}
+
+// isolate finds the rows DuckDB rejects on their own, by bisecting each
+// group with rolled-back trial appends, and moves them to b's dead letters.
+// It returns how many records it moved (with their in-batch duplicates).
+func (s *Store) isolate(ctx context.Context, conn *sql.Conn, b *batch) (int, error) {
+	moved := 0
+	for kind, rows := range b.groups {
+		var bad []*pending
+		var reasons []error
+		var bisect func(ps []*pending) error
+		bisect = func(ps []*pending) error {
+			_, err := s.writeTx(ctx, conn, batch{groups: map[schema.Kind][]*pending{kind: ps}}, false)
+			var ae appendError
+			if err == nil {
+				return nil
+			}
+			if !errors.As(err, &ae) {
+				return err // cannot even try: give up, the caller reports the original error
+			}
+			if len(ps) == 1 {
+				bad, reasons = append(bad, ps[0]), append(reasons, ae.err)
+				return nil
+			}
+			if err := bisect(ps[:len(ps)/2]); err != nil {
+				return err
+			}
+			return bisect(ps[len(ps)/2:])
+		}
+		if err := bisect(rows); err != nil {
+			return moved, err
+		}
+		if len(bad) == 0 {
+			continue
+		}
+		keep := rows[:0:0]
+		for _, p := range rows {
+			if i := slices.Index(bad, p); i >= 0 {
+				b.dead = append(b.dead, deadLetter{subject: p.msg.Subject, raw: p.msg.Data,
+					reason: "rejected by the database: " + reasons[i].Error()})
+				moved += 1 + p.dups
+				continue
+			}
+			keep = append(keep, p)
+		}
+		b.groups[kind] = keep
+	}
+	return moved, nil
+}
+
+func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, b batch) (int, error) {
 	inserted := 0
 	for _, t := range tables {
-		rows := groups[t.kind]
-		if len(rows) == 0 {
+		ps := b.groups[t.kind]
+		if len(ps) == 0 {
 			continue
+		}
+		rows := make([][]driver.Value, len(ps))
+		for i, p := range ps {
+			rows[i] = p.row
 		}
 		n, err := s.appendFn()(ctx, conn, t.name, rows)
 		if err != nil {
@@ -132,10 +245,10 @@ func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, groups map[sche
 		}
 		inserted += n
 	}
-	if len(dead) > 0 {
+	if len(b.dead) > 0 {
 		now := s.now().UTC()
-		rows := make([][]driver.Value, len(dead))
-		for i, d := range dead {
+		rows := make([][]driver.Value, len(b.dead))
+		for i, d := range b.dead {
 			subject := strings.ToValidUTF8(d.subject, "?")
 			sum := sha256.Sum256(append([]byte(subject+"\x00"), d.raw...))
 			raw := d.raw
@@ -143,7 +256,6 @@ func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, groups map[sche
 				raw = []byte{}
 			}
 			rows[i] = []driver.Value{hex.EncodeToString(sum[:16]), now, subject, strings.ToValidUTF8(d.reason, "?"), raw}
-			s.log.Warn("dead letter", "subject", subject, "reason", d.reason, "bytes", len(d.raw))
 		}
 		if _, err := s.appendFn()(ctx, conn, schema.TableDeadLetters, rows); err != nil {
 			return 0, fmt.Errorf("append to dead_letters: %w", err)

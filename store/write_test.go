@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"simcash/schema"
@@ -276,5 +277,50 @@ func TestReadWhileWriting(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// TestWriteBatchIsolatesRejectedRecord makes DuckDB itself reject one record
+// (a CHECK constraint stands in for any database-side refusal) and expects
+// that record dead-lettered while the rest of the batch is stored.
+func TestWriteBatchIsolatesRejectedRecord(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	if _, err := s.db.ExecContext(ctx, `DROP TABLE events; CREATE TABLE events (
+		experiment_id VARCHAR NOT NULL, seq BIGINT NOT NULL CHECK (seq <> 13), iteration INTEGER NOT NULL,
+		event_type VARCHAR NOT NULL, data JSON, timestamp TIMESTAMPTZ NOT NULL, PRIMARY KEY (experiment_id, seq))`); err != nil {
+		t.Fatal(err)
+	}
+	batch := msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 2, t0))
+	for i := range 40 {
+		batch = append(batch, bigEvent(t, "e1", int64(100+i), 200))
+	}
+	poison := bigEvent(t, "e1", 13, 200)
+	batch = append(batch, poison, poison) // a duplicate of the rejected record too
+	batch = append(batch, Message{Subject: "x", Data: []byte("{")})
+
+	for round := range 2 { // the redelivery changes nothing
+		res, err := s.WriteBatch(ctx, batch)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		wantInserted := len(batch) - 3
+		if round == 1 {
+			wantInserted = 0
+		}
+		if res.DeadLetters != 2 || res.Records != len(batch)-3 || res.Inserted != wantInserted {
+			t.Errorf("round %d: %+v, want 2 dead letters, %d records, %d inserted", round, res, len(batch)-3, wantInserted)
+		}
+		c := counts(t, s)
+		if c["events"] != 42 || c["dead_letters"] != 2 || c["experiments"] != 1 {
+			t.Errorf("round %d: counts %v", round, c)
+		}
+	}
+	var reason string
+	if err := s.db.QueryRowContext(ctx, `SELECT reason FROM dead_letters WHERE raw = ?`, poison.Data).Scan(&reason); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(reason, "rejected by the database") || !strings.Contains(reason, "CHECK") {
+		t.Errorf("reason = %q", reason)
 	}
 }
