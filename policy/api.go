@@ -74,6 +74,12 @@ const (
 	FQueue2CountForAgent          // the agent's transactions in Q2
 	FQueue2NearestDeadline        // min deadline of the agent's Q2 items; 1.8446744073709552e19 (usize::MAX) if none
 	FTicksToNearestQueue2Deadline // max(0, that - tick); +Inf if none
+	FIsOverdraftCapped            // always 1 in the reference
+	FUnsecuredCap                 // same value as credit_limit
+	FAllowedOverdraftLimit        // floor(posted*(1-haircut)) + unsecured_cap
+	FOverdraftHeadroom            // allowed_overdraft_limit - credit_used
+	FOverdraftUtilization         // credit_used / allowed_overdraft_limit (0 if no limit)
+	FRequiredCollateralForUsage   // max(0, credit_used - unsecured_cap) / (1 - haircut)
 
 	// system fields
 	FCurrentTick

@@ -41,6 +41,7 @@ type pspec struct {
 	kind     pkind
 	slot     int // numeric slot for pNum
 	required bool
+	ignored  bool // checked but without effect, as in the reference
 }
 
 var actionParams = func() [numActionKinds][]pspec {
@@ -61,10 +62,13 @@ var actionParams = func() [numActionKinds][]pspec {
 	t[ResubmitToRtgs] = []pspec{{name: "rtgs_priority", kind: pRtgs, required: true}}
 	t[SetReleaseBudget] = []pspec{
 		{name: "max_value_to_release", kind: pNum, slot: apMaxValue, required: true},
-		{name: "max_per_cpty", kind: pNum, slot: apMaxPerCpty},
 		{name: "max_per_counterparty", kind: pNum, slot: apMaxPerCpty},
-		{name: "focus_cpty_list", kind: pList},
 		{name: "focus_counterparties", kind: pList},
+		// The spelling used by the reference's policy files, which its
+		// interpreter never reads: accepted, type-checked, without effect,
+		// so those files give the reference's numbers.
+		{name: "max_per_cpty", kind: pNum, slot: apMaxPerCpty, ignored: true},
+		{name: "focus_cpty_list", kind: pList, ignored: true},
 	}
 	state := []pspec{
 		{name: "key", kind: pKey, required: true},
@@ -480,6 +484,13 @@ func (c *compiler) action(n *jnode, id string) int32 {
 }
 
 func (c *compiler) actionParam(a *anode, sp *pspec, v *jvalue, id string) {
+	if sp.ignored {
+		var scratch anode
+		for i := range scratch.num {
+			scratch.num[i] = -1
+		}
+		a = &scratch
+	}
 	switch sp.kind {
 	case pNum:
 		a.num[sp.slot] = c.val(v, id, fmt.Sprintf("parameter %q", sp.name))

@@ -27,9 +27,11 @@
 //   - Action parameters the action does not know are errors (they are almost
 //     always typos in LLM proposals); "reason" and "description" are accepted
 //     on every action.
-//   - SetReleaseBudget accepts both the file spelling (focus_cpty_list,
-//     max_per_cpty) and the interpreter spelling (focus_counterparties,
-//     max_per_counterparty).
+//   - SetReleaseBudget reads focus_counterparties and max_per_counterparty,
+//     as the reference interpreter does. The reference's own policy files
+//     spell them focus_cpty_list and max_per_cpty, which its interpreter
+//     never reads; we accept and type-check that spelling but, to give the
+//     reference's numbers for those files, it has no effect.
 //   - A payment action (Hold) in the bank tree compiles to NoAction, which is
 //     what the reference does at run time; reference policy files rely on it.
 //     Every other action outside its tree is an error.

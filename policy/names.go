@@ -51,6 +51,12 @@ var fieldNames = [NumFields]string{
 	FQueue2CountForAgent:          "queue2_count_for_agent",
 	FQueue2NearestDeadline:        "queue2_nearest_deadline",
 	FTicksToNearestQueue2Deadline: "ticks_to_nearest_queue2_deadline",
+	FIsOverdraftCapped:            "is_overdraft_capped",
+	FUnsecuredCap:                 "unsecured_cap",
+	FAllowedOverdraftLimit:        "allowed_overdraft_limit",
+	FOverdraftHeadroom:            "overdraft_headroom",
+	FOverdraftUtilization:         "overdraft_utilization",
+	FRequiredCollateralForUsage:   "required_collateral_for_usage",
 
 	FCurrentTick:         "current_tick",
 	FSystemTickInDay:     "system_tick_in_day",

@@ -159,6 +159,8 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`node "B1": parameter "key" must be`}},
 		{"bad rtgs priority", wrap("payment_tree", act("P1", "ResubmitToRtgs", `{"rtgs_priority":{"value":"Fast"}}`), ""),
 			[]string{`node "P1": parameter "rtgs_priority" must be`}},
+		{"ignored spelling still type-checked", wrap("bank_tree", act("B1", "SetReleaseBudget", `{"max_value_to_release":{"value":1},"focus_cpty_list":{"value":3}}`), ""),
+			[]string{`node "B1": parameter "focus_cpty_list" must be {"value": [list of agent ids]}`}},
 		{"unknown action parameter", wrap("payment_tree", act("P1", "Split", `{"num_split":{"value":2},"num_splits":{"value":2}}`), ""),
 			[]string{`node "P1": unknown parameter "num_split" for action Split`}},
 		{"string literal in comparison", wrap("payment_tree", cond("N1", cmp(`{"field":"balance"}`, `{"value":"lots"}`), okAction, act("B", "Hold", "")), ""),
