@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -12,9 +13,16 @@ import (
 // anthropicBackend speaks the Messages API.
 type anthropicBackend struct {
 	client anthropic.Client
+	// requestTimeout is passed explicitly because without one the SDK
+	// refuses non-streaming calls whose max_tokens suggests more than ten
+	// minutes (large thinking budgets); our context bounds the call anyway.
+	requestTimeout time.Duration
 }
 
-func newAnthropic(baseURL, key string) *anthropicBackend {
+// defaultAnthropicRequestTimeout applies when Config.Timeout is 0.
+const defaultAnthropicRequestTimeout = time.Hour
+
+func newAnthropic(baseURL, key string, timeout time.Duration) *anthropicBackend {
 	opts := []option.RequestOption{
 		// The SDK's ambient credential chain (profiles, federation) is not
 		// ours to trigger; the key was resolved by New.
@@ -26,7 +34,10 @@ func newAnthropic(baseURL, key string) *anthropicBackend {
 	if baseURL != "" {
 		opts = append(opts, option.WithBaseURL(baseURL))
 	}
-	return &anthropicBackend{client: anthropic.NewClient(opts...)}
+	if timeout <= 0 {
+		timeout = defaultAnthropicRequestTimeout
+	}
+	return &anthropicBackend{client: anthropic.NewClient(opts...), requestTimeout: timeout}
 }
 
 func (b *anthropicBackend) name() string { return ProviderAnthropic }
@@ -43,7 +54,7 @@ func (b *anthropicBackend) complete(ctx context.Context, model string, req Reque
 	if req.System != "" {
 		params.System = []anthropic.TextBlockParam{{Text: req.System}}
 	}
-	var opts []option.RequestOption
+	opts := []option.RequestOption{option.WithRequestTimeout(b.requestTimeout)}
 	if req.ThinkingBudget > 0 {
 		// max_tokens must exceed the budget; the answer keeps its own room.
 		maxTokens += req.ThinkingBudget

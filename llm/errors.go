@@ -1,9 +1,13 @@
 package llm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,13 +22,19 @@ type transientInfo struct {
 }
 
 // classify tells whether err is a transport failure worth retrying. HTTP
-// errors are transient only for 408, 409, 429 and 5xx; anything that never
-// produced an HTTP status (refused connection, reset, timeout, garbled body)
-// is transient too.
+// errors are transient only for 408, 409, 429 and 5xx. Failures below HTTP
+// (refused or reset connection, attempt timeout, cut-off body) are transient
+// too; anything else (a request the SDK would not build, a 200 answer that is
+// not the provider's JSON) is a configuration problem and is not retried.
 func classify(err error) (transientInfo, bool) {
 	status, hdr, ok := httpStatus(err)
 	if !ok {
-		return transientInfo{}, true
+		var urlErr *url.Error
+		var netErr net.Error
+		transport := errors.As(err, &urlErr) || errors.As(err, &netErr) ||
+			errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		return transientInfo{}, transport
 	}
 	switch {
 	case status == http.StatusRequestTimeout, status == http.StatusConflict,

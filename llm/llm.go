@@ -157,7 +157,7 @@ func New(cfg Config) (Client, error) {
 		if err := needKey(cfg, key, "ANTHROPIC_API_KEY"); err != nil {
 			return nil, err
 		}
-		b = newAnthropic(cfg.BaseURL, orPlaceholder(key))
+		b = newAnthropic(cfg.BaseURL, orPlaceholder(key), cfg.Timeout)
 	default:
 		return nil, fmt.Errorf("llm: unknown provider %q; use openai, anthropic or google (set base_url for an OpenAI-compatible server)", cfg.Provider)
 	}

@@ -237,6 +237,13 @@ func TestAnthropicRequestAndResponse(t *testing.T) {
 			wantMaxTokens: DefaultMaxTokens, wantTemp: 0.0,
 		},
 		{
+			// Above the SDK's ten-minute non-streaming estimate.
+			name:          "large thinking budget, default max tokens",
+			req:           Request{User: "user text", System: "sys text", ThinkingBudget: 32000},
+			wantMaxTokens: 32000 + DefaultMaxTokens,
+			wantThinking:  map[string]any{"type": "enabled", "budget_tokens": 32000.0},
+		},
+		{
 			name:          "thinking budget",
 			req:           Request{System: "sys text", User: "user text", Temperature: 0.5, MaxTokens: 1000, ThinkingBudget: 2048},
 			wantMaxTokens: 3048,
@@ -257,6 +264,9 @@ func TestAnthropicRequestAndResponse(t *testing.T) {
 			r := f.requests()[0]
 			if got := anthropicKey(r.header); got != "test-key" {
 				t.Errorf("API key sent = %q", got)
+			}
+			if r.header.Get("Anthropic-Version") == "" {
+				t.Error("no anthropic-version header")
 			}
 			b := r.body
 			if b["model"] != "test-model" || b["max_tokens"] != tt.wantMaxTokens {
@@ -298,6 +308,7 @@ func TestTransportRetries(t *testing.T) {
 				{name: "401 fails at once", replies: []reply{p.err(401)}, wantPerm: "API key", wantCalls: 1},
 				{name: "404 fails at once", replies: []reply{p.err(404)}, wantPerm: "unknown model", wantCalls: 1},
 				{name: "400 fails at once", replies: []reply{p.err(400)}, wantPerm: "rejected", wantCalls: 1},
+				{name: "non-JSON 200 fails at once", replies: []reply{{status: 200, body: "<html>proxy login</html>"}}, wantPerm: "llm: " + p.name, wantCalls: 1},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
