@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -50,9 +51,16 @@ func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer closeFn()
+	if opts.Limit > 0 {
+		opts.Limit++ // one more, to tell whether the limit cut the list
+	}
 	list, err := r.List(ctx, opts)
 	if err != nil {
 		return err
+	}
+	more := c.Limit > 0 && len(list) > c.Limit
+	if more {
+		list = list[:c.Limit]
 	}
 	switch c.Format {
 	case "json":
@@ -76,7 +84,13 @@ func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
 		rows[i] = []string{e.ExperimentID, e.ExperimentName, e.Status, strconv.Itoa(e.NumIterations), conv,
 			dollarsPtr(e.FinalCost), dollarsPtr(e.BestCost), timeStr(e.StartedAt)}
 	}
-	return writeTable(w, []string{"ID", "NAME", "STATUS", "ITERS", "CONVERGED", "FINAL", "BEST", "STARTED (UTC)"}, rows)
+	if err := writeTable(w, []string{"ID", "NAME", "STATUS", "ITERS", "CONVERGED", "FINAL", "BEST", "STARTED (UTC)"}, rows); err != nil {
+		return err
+	}
+	if more {
+		_, err = fmt.Fprintf(w, "(first %d shown; --limit 0 shows all)\n", c.Limit)
+	}
+	return err
 }
 
 // checkListOptions rejects bad flags before the database is opened, so a
