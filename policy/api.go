@@ -152,22 +152,27 @@ type Action struct {
 	StaggerFirstNow int
 	StaggerGapTicks int
 
-	// Reprioritize (new_priority), ResubmitToRtgs (rtgs_priority),
-	// Release priority_flag, StaggerSplit priority_boost_children
+	// Reprioritize (new_priority, clamped to 0..255), ResubmitToRtgs
+	// (rtgs_priority as RtgsNormal/RtgsUrgent/RtgsHighlyUrgent), Release
+	// priority_flag (HIGH 10, MEDIUM 5, LOW 1), StaggerSplit
+	// priority_boost_children (clamped to 0..255)
 	Priority    int
 	HasPriority bool
 
-	// SetReleaseBudget
+	// SetReleaseBudget; values are truncated toward zero. FocusCpty is
+	// shared with the compiled policy: read it, never modify it.
 	MaxValueToRelease float64
-	MaxPerCpty        float64 // 0 = no per-counterparty cap
+	MaxPerCpty        float64 // meaningful only when HasMaxPerCpty
 	HasMaxPerCpty     bool
-	FocusCpty         []string
+	FocusCpty         []string // nil = every counterparty
 
 	// SetState / AddState
 	StateSlot  int
 	StateValue float64
 
-	// PostCollateral / WithdrawCollateral
+	// PostCollateral / WithdrawCollateral: Amount > 0, truncated toward
+	// zero (a computed amount <= 0 yields HoldCollateral instead);
+	// AutoWithdrawAfterTicks 0 = never.
 	Amount                 float64
 	AutoWithdrawAfterTicks int
 

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -453,5 +454,33 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	a, _ := p.Decide(PaymentTree, &ctx)
 	if a.Kind != Split || a.NumSplits != 3 {
 		t.Errorf("mid.json: got %v/%d, want Split into 3", a.Kind, a.NumSplits)
+	}
+}
+
+func TestDerive(t *testing.T) {
+	var c Context
+	c.V[FAmount], c.V[FRemainingAmount] = 1000, 400
+	c.V[FBalance], c.V[FCreditLimit], c.V[FCreditUsed] = -3000, 1000, 3000
+	c.V[FPostedCollateral], c.V[FCollateralHaircut] = 5001, 0.1
+	c.Derive()
+	want := map[Field]float64{
+		FSettledAmount:              600,
+		FIsUsingCredit:              1,
+		FIsOverdraftCapped:          1,
+		FUnsecuredCap:               1000,
+		FAllowedOverdraftLimit:      5500, // floor(5001*0.9)=4500 + 1000
+		FOverdraftHeadroom:          2500,
+		FOverdraftUtilization:       3000.0 / 5500,
+		FRequiredCollateralForUsage: 2000 / 0.9,
+	}
+	for f, w := range want {
+		if math.Abs(c.V[f]-w) > 1e-9 {
+			t.Errorf("%s = %v, want %v", FieldName(f), c.V[f], w)
+		}
+	}
+	c.V[FBalance], c.V[FCreditUsed] = 10, 0
+	c.Derive()
+	if c.V[FIsUsingCredit] != 0 || c.V[FRequiredCollateralForUsage] != 0 || c.V[FOverdraftUtilization] != 0 {
+		t.Errorf("positive balance: %v %v %v", c.V[FIsUsingCredit], c.V[FRequiredCollateralForUsage], c.V[FOverdraftUtilization])
 	}
 }
