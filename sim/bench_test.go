@@ -23,15 +23,18 @@ func BenchmarkCastroExp2Day(b *testing.B) {
 
 // bootstrapConfig is a three-party sandbox day of 12 ticks: SOURCE (with
 // practically unlimited credit) pays AGENT, AGENT (pool, release-all) pays
-// SINK; 25 payments each way at varied ticks, with deadlines.
+// SINK; 25 payments each way at varied ticks, with deadlines. Every agent
+// has its policy resolved, as the scenario loader delivers it (a nil policy
+// makes New parse the builtin Fifo document for every Sim).
 func bootstrapConfig(tb testing.TB) *Config {
+	fifo := releaseAll(tb, 1)
 	c := &Config{
 		TicksPerDay: 12, NumDays: 1, Seed: 42, DeferredCrediting: true, DeadlineCapAtEOD: true,
 		Costs: castroCosts(),
 		Agents: []AgentConfig{
-			{ID: "SOURCE", UnsecuredCap: 1 << 40},
+			{ID: "SOURCE", UnsecuredCap: 1 << 40, Policy: fifo},
 			{ID: "AGENT", LiquidityPool: 1000000, Policy: releaseAll(tb, 0.3)},
-			{ID: "SINK"},
+			{ID: "SINK", Policy: fifo},
 		},
 	}
 	c.Costs.LiquidityCostPerTickBps = 83
