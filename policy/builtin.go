@@ -1,15 +1,18 @@
 package policy
 
-// builtins are our own documents for the reference system's named policies.
-// Their parameters (initial_liquidity_fraction included) are the reference
-// defaults; scenario options such as urgency_threshold are applied by the
-// caller with WithParams.
+// builtins are our own documents for the reference system's named policies,
+// with the reference defaults for their decision parameters; scenario
+// options such as urgency_threshold are applied by the caller with
+// WithParams. Unlike the reference's JSON files they carry no
+// initial_liquidity_fraction: the reference engine takes a built-in agent's
+// pool allocation from the scenario (liquidity_allocation_fraction), and a
+// parameter here would silently override it.
 var builtins = map[string]string{
 	"Fifo": `{
   "version": "1.0",
   "policy_id": "fifo_policy",
   "description": "Release every queued payment at once, in queue order.",
-  "parameters": {"initial_liquidity_fraction": 1.0},
+  "parameters": {},
   "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"}
 }`,
 
@@ -17,7 +20,7 @@ var builtins = map[string]string{
   "version": "1.0",
   "policy_id": "deadline_policy",
   "description": "Drop payments at or past their deadline, release urgent ones, hold the rest.",
-  "parameters": {"urgency_threshold": 5.0, "initial_liquidity_fraction": 0.5},
+  "parameters": {"urgency_threshold": 5.0},
   "payment_tree": {
     "type": "condition", "node_id": "expired",
     "condition": {"op": ">=", "left": {"field": "current_tick"}, "right": {"field": "deadline_tick"}},
@@ -36,7 +39,7 @@ var builtins = map[string]string{
   "version": "1.0",
   "policy_id": "liquidity_aware_policy",
   "description": "Release urgent payments when they can be paid; otherwise keep target_buffer of balance.",
-  "parameters": {"target_buffer": 50000.0, "urgency_threshold": 5.0, "initial_liquidity_fraction": 0.6},
+  "parameters": {"target_buffer": 50000.0, "urgency_threshold": 5.0},
   "payment_tree": {
     "type": "condition", "node_id": "expired",
     "condition": {"op": ">=", "left": {"field": "current_tick"}, "right": {"field": "deadline_tick"}},

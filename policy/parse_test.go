@@ -185,6 +185,8 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`parameter "x": value "high" is not a number`}},
 		{"missing clamp bound", wrap("payment_tree", cond("N1", cmp(`{"compute":{"op":"clamp","value":{"value":1},"min":{"value":0}}}`, `{"value":1}`), okAction, act("B", "Hold", "")), ""),
 			[]string{`node "N1": "max" of compute "clamp" is missing`}},
+		{"no tree", []byte(`{"version":"1.0","policy_id":"t","parameters":{"initial_liquidity_fraction":0.5}}`),
+			[]string{"defines no tree"}},
 		{"several problems at once", wrap("payment_tree", cond("N1", cmp(`{"field":"nope"}`, `{"param":"nada"}`), act("A1", "Jump", ""), act("A2", "Split", "")), ""),
 			[]string{`unknown field "nope"`, `unknown parameter "nada"`, `unknown action "Jump"`, `needs parameter "num_splits"`, "4 problems"}},
 	}

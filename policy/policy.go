@@ -223,6 +223,9 @@ func build(doc document, params map[string]float64, co *compiledOptions) (*Polic
 	}
 
 	p := &Policy{doc: doc, params: params, stateKeys: keys, opt: co}
+	if doc.PaymentTree == nil && doc.BankTree == nil && doc.StrategicCollateralTree == nil && doc.EndOfTickCollateralTree == nil {
+		probs = append(probs, Problem{Reason: "the policy defines no tree (want at least payment_tree)"})
+	}
 	for t := range NumTrees {
 		root := doc.tree(t)
 		if root == nil {
