@@ -20,8 +20,17 @@ func counts(t *testing.T, s *Store) map[string]int64 {
 }
 
 func TestWriteBatchIdempotent(t *testing.T) {
+	for _, staging := range []bool{false, true} {
+		t.Run(fmt.Sprintf("staging=%v", staging), func(t *testing.T) {
+			s := openTemp(t)
+			s.staging = staging
+			testIdempotent(t, s)
+		})
+	}
+}
+
+func testIdempotent(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openTemp(t)
 	batch := msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 3, t0))
 	res, err := s.WriteBatch(ctx, batch)
 	if err != nil {
