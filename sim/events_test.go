@@ -323,3 +323,35 @@ func TestOneTimeEventsConfigOrder(t *testing.T) {
 		t.Errorf("amounts %v, want [2 1 3]", amounts)
 	}
 }
+
+// Agents draw in id order, but counterparty candidates are the other agents
+// in config order: swapping B and C in the config swaps A's receivers and
+// changes nothing else.
+func TestArrivalOrderAndCandidates(t *testing.T) {
+	mk := func(order ...string) *Config {
+		c := &Config{TicksPerDay: 20, NumDays: 1, Seed: 9, Costs: zeroCosts()}
+		for _, id := range order {
+			c.Agents = append(c.Agents, AgentConfig{ID: id, OpeningBalance: 1 << 40, Arrivals: &ArrivalConfig{
+				RatePerTick: 1, Amount: Distribution{Kind: Uniform, Min: 1, Max: 1000}, DeadlineMin: 2, DeadlineMax: 4, Priority: 5}})
+		}
+		return c
+	}
+	abc, acb := runTxs(t, mk("A", "B", "C")), runTxs(t, mk("A", "C", "B"))
+	if len(abc) != len(acb) {
+		t.Fatalf("%d vs %d arrivals", len(abc), len(acb))
+	}
+	swapped := 0
+	for i := range abc {
+		x, y := abc[i], acb[i]
+		if x.Sender == 0 && x.Receiver != 0 {
+			y.Receiver = 3 - y.Receiver // B (1) <-> C (2)
+			swapped++
+		}
+		if x != y {
+			t.Fatalf("tx %d: %+v vs %+v", i, x, acb[i])
+		}
+	}
+	if swapped == 0 {
+		t.Error("A made no payments")
+	}
+}

@@ -184,3 +184,36 @@ func TestOutflowLimits(t *testing.T) {
 		})
 	}
 }
+
+// A->B 50000, B->C 40000, C->D 45000, D->A 42000 with balances 8000, 0,
+// 5000, 0: net positions A -8000, B +10000, C -5000, D +3000. Only a cycle
+// of length 4 settles it.
+func TestLSMFourCycle(t *testing.T) {
+	cases := []struct {
+		maxLen   int
+		settled  bool
+		balances []int64
+	}{
+		{3, false, []int64{8000, 0, 5000, 0}},
+		// A: 8000-50000+42000 = 0; B: 50000-40000 = 10000; C: 5000-45000+40000 = 0; D: 45000-42000 = 3000
+		{4, true, []int64{0, 10000, 0, 3000}},
+	}
+	for _, tc := range cases {
+		c := lsmConfig(2, 1, LSMConfig{EnableBilateral: true, EnableCycles: true, MaxCycleLength: tc.maxLen}, []int64{8000, 0, 5000, 0},
+			txEvent(0, "A", "B", 50000, 5), txEvent(0, "B", "C", 40000, 5), txEvent(0, "C", "D", 45000, 5), txEvent(0, "D", "A", 42000, 5))
+		s := newSim(t, c)
+		r := s.Run()
+		var got []int64
+		for _, id := range []string{"A", "B", "C", "D"} {
+			got = append(got, r.Agent(id).FinalBalance)
+		}
+		if !slices.Equal(got, tc.balances) {
+			t.Errorf("max cycle length %d: balances %v, want %v", tc.maxLen, got, tc.balances)
+		}
+		for _, tx := range s.Transactions() {
+			if (tx.Status == TxSettled) != tc.settled {
+				t.Errorf("max cycle length %d: tx %d status %v, want settled=%v", tc.maxLen, tx.ID, tx.Status, tc.settled)
+			}
+		}
+	}
+}

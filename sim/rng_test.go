@@ -122,3 +122,56 @@ func TestRNGSampleUniformBounds(t *testing.T) {
 		t.Fatalf("Uniform{100,102} reached %v, want all of 100..102", seen)
 	}
 }
+
+// Sample's formulas, recomputed from a twin generator's raw draws.
+func TestRNGSampleFormulas(t *testing.T) {
+	normal := func(r *RNG) float64 {
+		u1, u2 := r.Float(), r.Float()
+		return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+	}
+	cases := []struct {
+		name string
+		d    Distribution
+		hand func(r *RNG) int64
+	}{
+		{"normal", Distribution{Kind: Normal, Mean: 10000, StdDev: 3000}, func(r *RNG) int64 {
+			return max(1, int64(math.Round(10000+3000*normal(r))))
+		}},
+		// mean 1 sd 5: most draws round below 1 and are raised to 1
+		{"normal at least 1", Distribution{Kind: Normal, Mean: 1, StdDev: 5}, func(r *RNG) int64 {
+			return max(1, int64(math.Round(1+5*normal(r))))
+		}},
+		{"lognormal moments of the amount", Distribution{Kind: LogNormal, Mean: 10000, StdDev: 5000}, func(r *RNG) int64 {
+			s2 := math.Log(1 + 5000.0*5000/(10000*10000)) // ln(1.25)
+			mu := math.Log(10000) - s2/2
+			return max(1, int64(math.Round(math.Exp(mu+math.Sqrt(s2)*normal(r)))))
+		}},
+		{"exponential", Distribution{Kind: Exponential, Lambda: 0.001}, func(r *RNG) int64 {
+			return int64(math.Round(-math.Log(r.Float()) / 0.001))
+		}},
+	}
+	for _, tc := range cases {
+		r, ref := NewRNG(11), NewRNG(11)
+		ones := 0
+		for i := 0; i < 2000; i++ {
+			got, want := r.Sample(&tc.d), tc.hand(ref)
+			if got != want {
+				t.Fatalf("%s draw %d: %d, want %d", tc.name, i, got, want)
+			}
+			if got == 1 {
+				ones++
+			}
+		}
+		if tc.name == "normal at least 1" && ones < 500 {
+			t.Errorf("normal(1,5): %d of 2000 draws raised to 1, want many", ones)
+		}
+	}
+	// LogNormal{10000, 5000} has mean 10000: 20000 draws average within 2%.
+	r, d, sum := NewRNG(5), Distribution{Kind: LogNormal, Mean: 10000, StdDev: 5000}, int64(0)
+	for i := 0; i < 20000; i++ {
+		sum += r.Sample(&d)
+	}
+	if mean := float64(sum) / 20000; math.Abs(mean-10000) > 200 {
+		t.Errorf("LogNormal{10000,5000} sample mean %v, want ~10000", mean)
+	}
+}
