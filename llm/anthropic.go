@@ -77,6 +77,7 @@ func (b *anthropicBackend) complete(ctx context.Context, model string, req Reque
 	}
 	return Response{
 		Text:             text.String(),
+		Truncated:        msg.StopReason == anthropic.StopReasonMaxTokens,
 		PromptTokens:     int(msg.Usage.InputTokens),
 		CompletionTokens: int(msg.Usage.OutputTokens),
 	}, nil

@@ -87,7 +87,7 @@ func retryAfter(h http.Header) time.Duration {
 func permanentError(provider, model string, err error) error {
 	status, _, ok := httpStatus(err)
 	if !ok {
-		return fmt.Errorf("llm: %s %s: %w", provider, model, err)
+		return fmt.Errorf("llm: %s %s: no usable answer and no provider error; check base_url: %w", provider, model, err)
 	}
 	var hint string
 	switch status {

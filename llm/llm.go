@@ -53,6 +53,8 @@ type Response struct {
 	Latency time.Duration
 	// Retries counts the transport retries before the successful attempt.
 	Retries int
+	// Truncated reports that the answer stopped at the token limit.
+	Truncated bool
 }
 
 // Client completes prompts. Implementations are safe for concurrent use.

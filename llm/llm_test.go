@@ -341,6 +341,35 @@ func TestTransportRetries(t *testing.T) {
 	}
 }
 
+func TestTruncatedAnswer(t *testing.T) {
+	cut := map[string]reply{
+		ProviderOpenAI: {status: 200, body: `{"id":"c","object":"chat.completion","created":1,"model":"m",` +
+			`"choices":[{"index":0,"finish_reason":"length","message":{"role":"assistant","content":"{\"version\":","refusal":null}}],` +
+			`"usage":{"prompt_tokens":5,"completion_tokens":100,"total_tokens":105}}`},
+		ProviderAnthropic: {status: 200, body: `{"id":"m","type":"message","role":"assistant","model":"m",` +
+			`"content":[{"type":"text","text":"{\"version\":"}],"stop_reason":"max_tokens","stop_sequence":null,` +
+			`"usage":{"input_tokens":5,"output_tokens":100}}`},
+	}
+	for _, p := range providers {
+		for _, truncated := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s truncated=%v", p.name, truncated), func(t *testing.T) {
+				rep := p.ok("complete", 1, 1)
+				if truncated {
+					rep = cut[p.name]
+				}
+				f := newFakeServer(t, p.path, rep)
+				resp, err := newTestClient(t, p, f, nil).Complete(context.Background(), Request{User: "u", MaxTokens: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Truncated != truncated {
+					t.Errorf("Truncated = %v, want %v (text %q)", resp.Truncated, truncated, resp.Text)
+				}
+			})
+		}
+	}
+}
+
 func TestTimeoutIsTransient(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p.name, func(t *testing.T) {

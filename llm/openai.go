@@ -78,11 +78,14 @@ func (b *openaiBackend) complete(ctx context.Context, model string, req Request)
 		return Response{}, err
 	}
 	var text string
+	truncated := false
 	if len(cc.Choices) > 0 {
 		text = cc.Choices[0].Message.Content
+		truncated = cc.Choices[0].FinishReason == "length"
 	}
 	return Response{
 		Text:             text,
+		Truncated:        truncated,
 		PromptTokens:     int(cc.Usage.PromptTokens),
 		CompletionTokens: int(cc.Usage.CompletionTokens),
 	}, nil

@@ -113,6 +113,9 @@ func (o *Optimizer) Propose(ctx context.Context, req optimizer.Request) (optimiz
 		prop.Policy = pol
 		in.ParsedPolicy = pol
 	}
+	if prop.ParseError != "" && resp.Truncated {
+		prop.ParseError += " (the answer stopped at the token limit; raise llm.max_tokens)"
+	}
 	in.ParseError = prop.ParseError
 	o.log.DebugContext(ctx, "llm proposal", "agent", req.Agent, "iteration", req.Iteration,
 		"attempt", req.Attempt, "model", o.cfg.Model, "prompt_tokens", resp.PromptTokens,

@@ -2,6 +2,7 @@ package llmopt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,7 @@ type chatServer struct {
 type scripted struct {
 	status  int
 	content string
+	finish  string // finish_reason; "" means "stop"
 }
 
 func newChatServer(t *testing.T, answers ...scripted) *chatServer {
@@ -61,7 +63,7 @@ func newChatServer(t *testing.T, answers ...scripted) *chatServer {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"id": "chatcmpl-x", "object": "chat.completion", "created": 1700000000, "model": "gpt-test",
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+			"choices": []any{map[string]any{"index": 0, "finish_reason": cmp.Or(a.finish, "stop"),
 				"message": map[string]any{"role": "assistant", "content": a.content, "refusal": nil}}},
 			"usage": map[string]any{"prompt_tokens": 1234, "completion_tokens": 56, "total_tokens": 1290},
 		})
@@ -160,6 +162,22 @@ func TestProposeParsesAnswers(t *testing.T) {
 			}
 			if prop.ParseError != "" || string(prop.Policy) != tt.wantMatch || string(in.ParsedPolicy) != tt.wantMatch {
 				t.Errorf("policy = %s (parse error %q), want %s", prop.Policy, prop.ParseError, tt.wantMatch)
+			}
+		})
+	}
+}
+
+func TestProposeTruncatedAnswerSaysSo(t *testing.T) {
+	for _, finish := range []string{"stop", "length"} {
+		t.Run(finish, func(t *testing.T) {
+			srv := newChatServer(t, scripted{status: http.StatusOK, content: "```json\n" + goodPolicy[:50], finish: finish})
+			prop, err := newOpt(t, srv.srv.URL+"/v1/", Config{}).Propose(context.Background(), exp1Request("BANK_A"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hinted := strings.Contains(prop.ParseError, "raise llm.max_tokens")
+			if prop.ParseError == "" || hinted != (finish == "length") {
+				t.Errorf("finish %s: ParseError = %q", finish, prop.ParseError)
 			}
 		})
 	}

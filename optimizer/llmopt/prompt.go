@@ -2,6 +2,7 @@ package llmopt
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -152,7 +153,7 @@ Values (<value>):
 		b.WriteString("- initial_liquidity_fraction (float, 0.0 to 1.0): fraction of the liquidity pool allocated each day\n")
 	}
 	for _, p := range c.Parameters {
-		fmt.Fprintf(b, "- %s (%s", p.Name, orDefault(p.Type, "float"))
+		fmt.Fprintf(b, "- %s (%s", p.Name, cmp.Or(p.Type, "float"))
 		switch {
 		case p.Min != nil && p.Max != nil:
 			fmt.Fprintf(b, ", %s to %s", num(*p.Min), num(*p.Max))
@@ -196,7 +197,7 @@ Values (<value>):
 		}
 		fmt.Fprintf(b, "- %s (%s):\n", tree, treeRoles[tree])
 		for _, a := range actions {
-			fmt.Fprintf(b, "  - %s: %s\n", a, orDefault(actionParams[a], "see the engine documentation."))
+			fmt.Fprintf(b, "  - %s: %s\n", a, cmp.Or(actionParams[a], "see the engine documentation."))
 		}
 	}
 	b.WriteString(`Action parameters are values too, e.g. "parameters": {"reason": {"value": "low balance"}}; use {} when there are none.
@@ -293,13 +294,6 @@ func params(m map[string]float64) string {
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
-func orDefault(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
-}
 
 func compact(raw json.RawMessage) string {
 	var buf bytes.Buffer
