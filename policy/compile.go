@@ -599,7 +599,7 @@ func collectValState(v *jvalue, set map[string]bool, d int) {
 	}
 }
 
-// exprDepth reports whether expressions under n nest deeper than maxNest;
+// nestTooDeep reports whether expressions under n nest deeper than maxNest;
 // such documents are rejected before compiling so recursion stays bounded.
 func nestTooDeep(n *jnode, depth int) (string, bool) {
 	if n == nil || depth > MaxDepth+1 {

@@ -17,7 +17,7 @@
 //     rejected at parse time.
 //   - Literals in expressions must be numbers or booleans (true = 1); strings
 //     are accepted only where an action expects text (reason, key,
-//     rtgs_priority, priority_flag, focus_cpty_list).
+//     rtgs_priority, priority_flag, focus_counterparties).
 //   - State registers (fields named bank_state_*) read 0 until set.
 //   - Amounts and budgets computed by actions are truncated toward zero, as
 //     the reference casts them to integers; PostCollateral and
@@ -35,4 +35,19 @@
 //   - A payment action (Hold) in the bank tree compiles to NoAction, which is
 //     what the reference does at run time; reference policy files rely on it.
 //     Every other action outside its tree is an error.
+//   - Literal strings in expressions, unknown parameters and unknown fields
+//     are parse errors rather than run-time errors.
+//   - A document must define at least one tree; node ids are unique per tree.
+//
+// Runtime: the caller owns a Context per agent, fills Context.V (then calls
+// Context.Derive for the fields computable from others) and sizes
+// Context.State to len(StateKeys()). Decide returns a *DecideError naming the
+// tree and node for a division by zero or an out-of-range action parameter
+// (num_splits < 2, stagger_first_now > num_splits).
+//
+// ParseWith applies an experiment's policy_constraints: parameter names,
+// types and bounds, allowed fields (state registers included) and allowed
+// actions per tree (a tree absent from Options.Actions may not appear). The
+// returned *ValidationError lists every problem, each naming the tree and
+// node, or the parameter.
 package policy
