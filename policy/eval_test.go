@@ -486,3 +486,43 @@ func TestDerive(t *testing.T) {
 		t.Errorf("positive balance: %v %v %v", c.V[FIsUsingCredit], c.V[FRequiredCollateralForUsage], c.V[FOverdraftUtilization])
 	}
 }
+
+// TestConcurrentDecide shares one Policy between goroutines, each with its
+// own Context, as the simulator and the experiment's parallel samples do.
+func TestConcurrentDecide(t *testing.T) {
+	p, err := ParseFile("testdata/mid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan [2]int)
+	for g := range 4 {
+		go func() {
+			var ctx Context
+			ctx.State = make([]float64, len(p.StateKeys()))
+			splits, holds := 0, 0
+			for i := range 1000 {
+				ctx.V[FRemainingAmount] = float64((i + g) * 1000)
+				ctx.V[FIsDivisible] = float64(i % 2)
+				ctx.V[FTicksToDeadline] = 10
+				a, err := p.Decide(PaymentTree, &ctx)
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				switch a.Kind {
+				case Split:
+					splits++
+				case Hold:
+					holds++
+				}
+			}
+			done <- [2]int{splits, holds}
+		}()
+	}
+	for range 4 {
+		r := <-done
+		if r[0] == 0 || r[1] == 0 {
+			t.Errorf("expected both splits and holds, got %v", r)
+		}
+	}
+}
