@@ -183,6 +183,41 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 }
 
+func TestOpenReadOnlyRejectsOtherFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("hello, this is not a database file at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An empty DuckDB database without our tables.
+	empty := filepath.Join(dir, "empty.db")
+	s, err := open(ctx, empty, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A database from a newer simcash.
+	newer := filepath.Join(dir, "newer.db")
+	s, err = Open(ctx, newer, WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (999, now())`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, path := range []string{text, empty, newer} {
+		s, err := OpenReadOnly(ctx, path)
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrNotResultsDB) {
+			t.Errorf("OpenReadOnly(%s) = %v, want ErrNotResultsDB", filepath.Base(path), err)
+		}
+	}
+}
+
 const holdEnv = "SIMCASH_STORE_TEST_HOLD"
 
 // TestHelperHoldDB is not a test: TestIsLocked runs the test binary with it

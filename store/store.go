@@ -25,6 +25,10 @@ import (
 // the database holds no such experiment.
 var ErrNotFound = errors.New("experiment not found")
 
+// ErrNotResultsDB is returned by OpenReadOnly for a file that is not a
+// simcash results database, or one written by a newer simcash.
+var ErrNotResultsDB = errors.New("not a simcash results database")
+
 // Store is an open DuckDB results database. It is safe for concurrent use;
 // writes are serialised.
 type Store struct {
@@ -76,7 +80,23 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open results database: %w (check --db or SIMCASH_DB)", err)
 	}
-	return open(ctx, path, true, opts)
+	s, err := open(ctx, path, true, opts)
+	if err != nil {
+		if strings.Contains(err.Error(), "not a valid DuckDB database file") {
+			return nil, fmt.Errorf("%w: %s is not a DuckDB file (check --db or SIMCASH_DB)", ErrNotResultsDB, path)
+		}
+		return nil, err
+	}
+	var version int
+	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w: %s has no schema_migrations table (check --db or SIMCASH_DB)", ErrNotResultsDB, path)
+	}
+	if latest := schema.Migrations[len(schema.Migrations)-1].Version; version > latest {
+		s.Close()
+		return nil, fmt.Errorf("%w: %s has schema version %d, newer than this program's %d: upgrade simcash", ErrNotResultsDB, path, version, latest)
+	}
+	return s, nil
 }
 
 func open(ctx context.Context, path string, readOnly bool, opts []Option) (*Store, error) {

@@ -161,6 +161,10 @@ func TestOutputs(t *testing.T) {
 func TestUserErrors(t *testing.T) {
 	db := testDB(t)
 	missing := filepath.Join(t.TempDir(), "nope.db")
+	notDB := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notDB, []byte("not a database, just some words in a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -171,6 +175,7 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"evaluations", "nope", "--db", db}, "experiment not found"},
 		{[]string{"list", "--db", missing}, "no results database at"},
 		{[]string{"show", "exp1-a", "--db", missing}, "no results database at"},
+		{[]string{"list", "--db", notDB}, "not a simcash results database"},
 		{[]string{"list", "--db", db, "--format", "xml"}, "unknown --format"},
 		{[]string{"list", "--db", db, "--status", "done"}, "unknown --status"},
 		{[]string{"list", "--db", db, "--sort", "cost"}, "unknown --sort"},
