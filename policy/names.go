@@ -211,3 +211,23 @@ func (k ActionKind) LegalIn(t Tree) bool {
 	}
 	return false
 }
+
+// ActionParams returns the parameter names action k takes: required ones,
+// then optional ones ("reason" is optional everywhere). Spellings accepted
+// only for compatibility with reference files, which have no effect, are
+// left out.
+func ActionParams(k ActionKind) (required, optional []string) {
+	if k < 0 || k >= numActionKinds {
+		return nil, nil
+	}
+	for _, sp := range actionParams[k] {
+		switch {
+		case sp.ignored:
+		case sp.required:
+			required = append(required, sp.name)
+		default:
+			optional = append(optional, sp.name)
+		}
+	}
+	return required, append(optional, "reason")
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +79,28 @@ func TestTreeAndActionNames(t *testing.T) {
 	}
 	if ActionKind(99).String() != "UnknownAction" || Tree(9).String() != "unknown_tree" {
 		t.Error("out-of-range names")
+	}
+}
+
+func TestActionParams(t *testing.T) {
+	cases := []struct {
+		k             ActionKind
+		req, optional string
+	}{
+		{Release, "", "priority_flag,timed_for_tick,reason"},
+		{StaggerSplit, "num_splits,stagger_first_now,stagger_gap_ticks,priority_boost_children", "reason"},
+		{SetReleaseBudget, "max_value_to_release", "max_per_counterparty,focus_counterparties,reason"},
+		{SetState, "key,value", "reason"},
+		{PostCollateral, "amount", "auto_withdraw_after_ticks,reason"},
+		{HoldCollateral, "", "reason"},
+	}
+	for _, tc := range cases {
+		req, opt := ActionParams(tc.k)
+		if strings.Join(req, ",") != tc.req || strings.Join(opt, ",") != tc.optional {
+			t.Errorf("%s: got %v / %v, want %s / %s", tc.k, req, opt, tc.req, tc.optional)
+		}
+	}
+	if r, o := ActionParams(numActionKinds); r != nil || o != nil {
+		t.Error("out of range kind should have no parameters")
 	}
 }
