@@ -16,37 +16,67 @@ var (
 	fenceRE = regexp.MustCompile("(?s)```[A-Za-z]*[ \t]*\r?\n?(.*?)```")
 )
 
-// extractPolicy finds the policy JSON object in a model's answer: the first
-// fenced block holding a valid object, else the first balanced, valid object
-// in the text. The result is compacted.
+// extractPolicy finds the policy JSON object in a model's answer. Candidates
+// are the valid objects in fenced blocks, then the balanced, valid top-level
+// objects of the whole text, in order; the first that looks like a policy
+// document wins (so a snippet such as {"initial_liquidity_fraction": 0.1} in
+// the prose does not), else the first candidate. The result is compacted.
 func extractPolicy(answer string) (json.RawMessage, error) {
 	text := thinkRE.ReplaceAllString(answer, "")
+	var candidates []json.RawMessage
 	var firstErr error
-	for _, m := range fenceRE.FindAllStringSubmatch(text, -1) {
-		obj, err := firstObject(m[1])
-		if err == nil {
-			return obj, nil
-		}
+	add := func(objs []json.RawMessage, err error) {
+		candidates = append(candidates, objs...)
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
-	obj, err := firstObject(text)
-	if err == nil {
-		return obj, nil
+	for _, m := range fenceRE.FindAllStringSubmatch(text, -1) {
+		add(objects(m[1]))
 	}
+	add(objects(text))
+	for _, c := range candidates {
+		if looksLikePolicy(c) {
+			return c, nil
+		}
+	}
+	// No policy-like object: a fragment is no answer when something was
+	// broken (its inner nodes would parse), so report the problem instead.
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	return nil, err
+	if len(candidates) > 0 {
+		return candidates[0], nil
+	}
+	return nil, errNoObject
 }
 
 var errNoObject = errors.New("no JSON object found in the answer; reply with one policy JSON document")
 
-// firstObject returns the first balanced {...} span of s that is valid JSON.
-// A balanced span that is not valid JSON (prose in braces) is skipped as a
-// whole, so an inner node is never mistaken for the policy.
-func firstObject(s string) (json.RawMessage, error) {
+// looksLikePolicy reports whether obj has a key only a policy document has.
+func looksLikePolicy(obj json.RawMessage) bool {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(obj, &keys) != nil {
+		return false
+	}
+	for _, k := range []string{"payment_tree", "bank_tree", "policy_id", "strategic_collateral_tree", "end_of_tick_collateral_tree"} {
+		if _, ok := keys[k]; ok {
+			return true
+		}
+	}
+	// A parameters-only document counts; an action node also has
+	// "parameters" but always a "type".
+	_, params := keys["parameters"]
+	_, typed := keys["type"]
+	return params && !typed
+}
+
+// objects returns the balanced {...} spans of s that are valid JSON, in
+// order, compacted, with the first problem met. A balanced span that is not
+// valid JSON (prose in braces) is skipped as a whole. An unclosed brace may
+// be a stray one in the prose, so the scan goes on after it.
+func objects(s string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
 	var firstErr error
 	for i := 0; i < len(s); {
 		start := strings.IndexByte(s[i:], '{')
@@ -59,26 +89,21 @@ func firstObject(s string) (json.RawMessage, error) {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("the JSON object starting at character %d is never closed (answer cut off? raise max_tokens)", start)
 			}
-			break
+			i = start + 1
+			continue
 		}
-		candidate := s[start:end]
+		var buf bytes.Buffer
 		var v any
-		err := json.Unmarshal([]byte(candidate), &v)
-		if err == nil {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, []byte(candidate)); err == nil {
-				return buf.Bytes(), nil
+		if err := json.Unmarshal([]byte(s[start:end]), &v); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("invalid JSON in the answer: %w", err)
 			}
-		}
-		if firstErr == nil {
-			firstErr = fmt.Errorf("invalid JSON in the answer: %w", err)
+		} else if err := json.Compact(&buf, []byte(s[start:end])); err == nil {
+			out = append(out, buf.Bytes())
 		}
 		i = end
 	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	return nil, errNoObject
+	return out, firstErr
 }
 
 // balancedEnd returns the index just past the brace closing the one at
