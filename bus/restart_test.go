@@ -80,6 +80,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 			t.Fatalf("restart %d: %v", round, err)
 		}
 		t.Logf("restart %d: server back after %d acks", round, before)
+		waitFor(t, ctx, func() bool { return nc.Stats().Reconnects == uint64(round+1) }, "the persister to reconnect")
 		at = before
 	}
 	wg.Wait()
