@@ -18,6 +18,7 @@ import (
 
 	"simcash/llm"
 	"simcash/optimizer"
+	"simcash/policy"
 )
 
 const goodPolicy = `{"version":"1.0","policy_id":"p","parameters":{"initial_liquidity_fraction":0.2},` +
@@ -300,7 +301,8 @@ func TestSystemPromptFollowsConstraints(t *testing.T) {
 		r := exp1Request("BANK_A")
 		r.Constraints = optimizer.Constraints{}
 		s, _ := Prompts("", r)
-		for _, want := range []string{"  - Split:", "  - PostCollateral:", "effective_liquidity", "initial_liquidity_fraction (float, 0.0 to 1.0)"} {
+		for _, want := range []string{"  - Split:", "  - PostCollateral:", "effective_liquidity", "initial_liquidity_fraction (float, 0.0 to 1.0)",
+			"Required: max_value_to_release. Optional: max_per_counterparty", "Required: key, value."} {
 			if !strings.Contains(s, want) {
 				t.Errorf("system prompt lacks %q", want)
 			}
@@ -330,6 +332,18 @@ func TestSystemPromptFollowsConstraints(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEveryActionDescribed guards against the engine gaining an action the
+// prompt cannot explain.
+func TestEveryActionDescribed(t *testing.T) {
+	for tr := policy.Tree(0); tr < policy.NumTrees; tr++ {
+		for _, k := range policy.ActionsFor(tr) {
+			if actionRoles[k.String()] == "" {
+				t.Errorf("action %s (%s) has no description in actionRoles", k, tr)
+			}
+		}
+	}
 }
 
 func TestUserPromptHistoryAndRetry(t *testing.T) {

@@ -37,27 +37,45 @@ How the system works:
 - Your proposal is evaluated against your current policy on the same simulated days; it is accepted only if it
   lowers your cost. You see only your own bank's figures.`
 
-// actionParams documents each action's parameters; every parameter value is
-// a Value object ({"value": ...}, {"param": ...}, {"field": ...} or
-// {"compute": ...}).
-var actionParams = map[string]string{
-	"Release":            `release to the RTGS now. Optional "priority_flag".`,
+// actionRoles says what each action does; parameter names come from the
+// policy package so that they always match what the engine accepts. Every
+// parameter value is a Value object ({"value": ...}, {"param": ...},
+// {"field": ...} or {"compute": ...}).
+var actionRoles = map[string]string{
+	"Release":            `release to the RTGS now (priority_flag: {"value": "HIGH" | "MEDIUM" | "LOW"}).`,
 	"ReleaseWithCredit":  `release, using credit if needed.`,
-	"Split":              `split into "num_splits" (>= 2) equal pieces, all released now; split friction per extra piece.`,
-	"PaceAndRelease":     `split into "num_splits" pieces released over time.`,
-	"StaggerSplit":       `split into "num_splits" pieces: "stagger_first_now" released now, the rest every "stagger_gap_ticks"; optional "priority_boost_children".`,
-	"Hold":               `keep the payment in Q1 this tick (delay cost accrues). Optional "reason".`,
+	"Split":              `split into num_splits (>= 2) equal pieces, all released now; split friction per extra piece.`,
+	"PaceAndRelease":     `split into num_splits pieces released over time.`,
+	"StaggerSplit":       `split into num_splits pieces: stagger_first_now released now, the rest one every stagger_gap_ticks.`,
+	"Hold":               `keep the payment in Q1 this tick (delay cost accrues).`,
 	"Drop":               `remove the payment; it counts as overdue.`,
-	"Reprioritize":       `set "new_priority" (0..10) and keep the payment queued.`,
+	"Reprioritize":       `set new_priority (0..10) and keep the payment queued.`,
 	"WithdrawFromRtgs":   `take the payment back from Q2.`,
-	"ResubmitToRtgs":     `resubmit to Q2 with "rtgs_priority".`,
-	"SetReleaseBudget":   `limit this tick's releases: "max_value_to_release" (cents), optional "max_per_cpty", "focus_cpty_list".`,
-	"SetState":           `set register "key" (a name starting with bank_state_) to "value". Optional "reason".`,
-	"AddState":           `add "value" to register "key" (bank_state_...). Optional "reason".`,
+	"ResubmitToRtgs":     `resubmit to Q2 (rtgs_priority: {"value": "HighlyUrgent" | "Urgent" | "Normal"}).`,
+	"SetReleaseBudget":   `limit this tick's releases to max_value_to_release cents.`,
+	"SetState":           `set register key ({"value": "bank_state_<name>"}) to value.`,
+	"AddState":           `add value to register key ({"value": "bank_state_<name>"}).`,
 	"NoAction":           `do nothing.`,
-	"PostCollateral":     `post "amount" cents of collateral; optional "auto_withdraw_after_ticks", "reason".`,
-	"WithdrawCollateral": `withdraw "amount" cents of collateral. Optional "reason".`,
+	"PostCollateral":     `post amount cents of collateral.`,
+	"WithdrawCollateral": `withdraw amount cents of collateral.`,
 	"HoldCollateral":     `leave collateral unchanged.`,
+}
+
+// actionLine describes one action with its parameters.
+func actionLine(name string) string {
+	line := cmp.Or(actionRoles[name], "see the engine documentation.")
+	k, ok := policy.ActionKindByName(name)
+	if !ok {
+		return line
+	}
+	required, optional := policy.ActionParams(k)
+	if len(required) > 0 {
+		line += " Required: " + strings.Join(required, ", ") + "."
+	}
+	if len(optional) > 0 {
+		line += " Optional: " + strings.Join(optional, ", ") + "."
+	}
+	return line
 }
 
 var treeRoles = map[string]string{
@@ -197,7 +215,7 @@ Values (<value>):
 		}
 		fmt.Fprintf(b, "- %s (%s):\n", tree, treeRoles[tree])
 		for _, a := range actions {
-			fmt.Fprintf(b, "  - %s: %s\n", a, cmp.Or(actionParams[a], "see the engine documentation."))
+			fmt.Fprintf(b, "  - %s: %s\n", a, actionLine(a))
 		}
 	}
 	b.WriteString(`Action parameters are values too, e.g. "parameters": {"reason": {"value": "low balance"}}; use {} when there are none.
