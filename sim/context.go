@@ -1,6 +1,10 @@
 package sim
 
-import "simcash/policy"
+import (
+	"math"
+
+	"simcash/policy"
+)
 
 // fillAgentContext writes the agent and system fields of the policy context
 // (the snapshot every decision of this tick sees).
@@ -74,6 +78,38 @@ func (s *Sim) fillAgentContext(a *agent) {
 	v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Amount)
 	v[policy.FCostSplitFriction] = float64(c.SplitFrictionCost)
 	v[policy.FCostOverdueDelayMultiplier] = c.OverdueDelayMultiplier
+
+	v[policy.FLiquidityBuffer] = 0 // scenarios carry no buffer setting
+	v[policy.FIncomingExpectedCount] = float64(a.incomingQ2)
+	v[policy.FQueue2Size] = float64(len(s.q2))
+	v[policy.FQueue2CountForAgent] = float64(a.q2Count)
+	if a.q2Count > 0 {
+		v[policy.FQueue2NearestDeadline] = float64(a.nearestQ2)
+		v[policy.FTicksToNearestQueue2Deadline] = float64(max(0, int(a.nearestQ2)-s.tick))
+	} else {
+		v[policy.FQueue2NearestDeadline] = policy.NoQueue2Deadline
+		v[policy.FTicksToNearestQueue2Deadline] = math.Inf(1)
+	}
+	a.ctx.Derive()
+}
+
+// q2Stats counts, per agent, the queued payments it expects to receive and
+// the nearest deadline of its own queued payments (one pass over Q2).
+func (s *Sim) q2Stats() {
+	for _, a := range s.agents {
+		a.incomingQ2 = 0
+		a.nearestQ2 = math.MaxInt32
+	}
+	for _, id := range s.q2 {
+		tx := &s.txs[id]
+		if tx.Status != TxPending || !tx.inQ2 {
+			continue
+		}
+		s.agents[tx.Receiver].incomingQ2++
+		if a := s.agents[tx.Sender]; tx.Deadline < a.nearestQ2 {
+			a.nearestQ2 = tx.Deadline
+		}
+	}
 }
 
 // fillTxContext writes the transaction fields for tx.
@@ -91,6 +127,12 @@ func (s *Sim) fillTxContext(a *agent, tx *Tx) {
 	v[policy.FIsInQueue2] = b2f(tx.inQ2)
 	v[policy.FIsDivisible] = b2f(tx.Divisible)
 	v[policy.FIsSplit] = b2f(tx.Parent >= 0)
+	v[policy.FSettledAmount] = float64(tx.Amount - tx.Remaining)
+	if tx.Overdue {
+		v[policy.FOverdueDuration] = float64(max(0, s.tick-int(tx.Deadline)))
+	} else {
+		v[policy.FOverdueDuration] = 0
+	}
 	c := &s.cfg.Costs
 	v[policy.FCostDelayThisTxOneTick] = float64(tx.Remaining) * c.DelayCostPerTickPerCent
 	v[policy.FCostOverdraftThisAmountOneTick] = float64(tx.Remaining) * c.OverdraftBpsPerTick / 10000
@@ -112,12 +154,17 @@ func b2f(b bool) float64 {
 // bankAndCollateral runs auto-withdraw timers, the bank tree and the
 // strategic collateral tree, agents in id order.
 func (s *Sim) bankAndCollateral(collTree policy.Tree) {
+	statsDone := false
 	for _, a := range s.agents {
 		a.budgetOn = false
 		s.runTimers(a)
 		hasBank, hasColl := a.pol.Has(policy.BankTree), a.pol.Has(collTree)
 		if !hasBank && !hasColl {
 			continue
+		}
+		if !statsDone {
+			s.q2Stats()
+			statsDone = true
 		}
 		s.fillAgentContext(a)
 		s.clearTxContext(a)
@@ -132,9 +179,14 @@ func (s *Sim) bankAndCollateral(collTree policy.Tree) {
 
 // endOfTickCollateral runs the end-of-tick collateral tree.
 func (s *Sim) endOfTickCollateral() {
+	statsDone := false
 	for _, a := range s.agents {
 		if !a.pol.Has(policy.EndOfTickCollateralTree) {
 			continue
+		}
+		if !statsDone {
+			s.q2Stats()
+			statsDone = true
 		}
 		s.fillAgentContext(a)
 		s.clearTxContext(a)

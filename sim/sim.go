@@ -124,6 +124,8 @@ type agent struct {
 
 	tickCosts  Costs
 	q2Weighted int64 // delay weight of Q1 and Q2 this tick
+	incomingQ2 int   // queued payments to this agent (q2Stats)
+	nearestQ2  int32 // nearest deadline of its own queued payments
 }
 
 // allowedOverdraft is floor(posted*(1-haircut)) + unsecured cap.

@@ -209,6 +209,7 @@ func (s *Sim) markOverdue(tx *Tx) {
 // decide evaluates each agent's payment tree over its Q1 against one
 // snapshot, then applies the decisions in Q1 order.
 func (s *Sim) decide() {
+	s.q2Stats()
 	for _, a := range s.agents {
 		if len(a.q1) == 0 {
 			continue
@@ -255,7 +256,7 @@ func (s *Sim) decide() {
 			switch act.Kind {
 			case policy.Release, policy.ReleaseWithCredit, policy.ResubmitToRtgs, policy.PaceAndRelease:
 				if act.HasPriority {
-					tx.RTGSPrio = int32(clampPrio(act.Priority))
+					tx.RTGSPrio = int32(rtgsPriority(act))
 				}
 				if act.Kind == policy.PaceAndRelease && act.NumSplits > 1 && tx.Divisible {
 					s.split(a, tx, act.NumSplits, 1, 1)
@@ -345,6 +346,23 @@ func (s *Sim) split(a *agent, tx *Tx, n, now, gap int) []int32 {
 }
 
 func clampPrio(p int) int { return min(10, max(0, p)) }
+
+// rtgsPriority maps an action's RTGS priority onto the 0..10 scale Q2's
+// priority mode sorts by: Release's priority_flag already is on it;
+// ResubmitToRtgs gives a level (normal, urgent, highly urgent).
+func rtgsPriority(act policy.Action) int {
+	if act.Kind == policy.ResubmitToRtgs {
+		switch act.Priority {
+		case policy.RtgsHighlyUrgent:
+			return 10
+		case policy.RtgsUrgent:
+			return 8
+		default:
+			return 5
+		}
+	}
+	return clampPrio(act.Priority)
+}
 
 func (s *Sim) policyError(a *agent, t policy.Tree, err error) {
 	s.policyErrors++
