@@ -190,7 +190,7 @@ func TestEventFuncStreamsSameEntries(t *testing.T) {
 	}
 }
 
-func TestNoEventLogAllocatesNothing(t *testing.T) {
+func TestEventLogOffKeepsNoLog(t *testing.T) {
 	s := newSim(t, eventLogConfig(t))
 	s.Run()
 	if s.Events() != nil {
