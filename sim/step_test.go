@@ -93,3 +93,69 @@ func TestDropIsNeverCharged(t *testing.T) {
 		t.Errorf("event counts %v", k)
 	}
 }
+
+func prioEvent(tick int, amount int64, prio int) Event {
+	e := txEvent(tick, "A", "B", amount, 5)
+	e.Priority = prio
+	return e
+}
+
+// Queue orderings: Q1 priority_deadline (priority desc, then deadline asc)
+// and Q2 priority mode (RTGS priority desc, then submission tick).
+func TestQueueOrderings(t *testing.T) {
+	cases := []struct {
+		name    string
+		q1      string
+		prioQ2  bool
+		balance int64
+		events  []Event
+		want    []int32 // settled ticks
+	}{
+		// A can pay one of two 5000 payments at tick 0: FIFO pays the first
+		{"q1 fifo", "fifo", false, 5000, []Event{prioEvent(0, 5000, 3), prioEvent(0, 5000, 8)}, []int32{0, -1}},
+		// priority_deadline decides (and releases) the priority-8 payment first
+		{"q1 priority", "priority_deadline", false, 5000, []Event{prioEvent(0, 5000, 3), prioEvent(0, 5000, 8)}, []int32{-1, 0}},
+		// equal priority: earlier deadline first (deadlines 0+5 and 0+2)
+		{"q1 deadline", "priority_deadline", false, 5000, []Event{txEvent(0, "A", "B", 5000, 5), txEvent(0, "A", "B", 5000, 2)}, []int32{-1, 0}},
+		// both wait in Q2; 5000 arrives at tick 1: FIFO pays the first queued
+		{"q2 fifo", "fifo", false, 0, []Event{prioEvent(0, 5000, 3), prioEvent(0, 5000, 8),
+			{Kind: DirectTransfer, Tick: 1, FromAgent: "B", ToAgent: "A", Amount: 5000}}, []int32{1, -1}},
+		// priority mode pays the priority-8 payment first
+		{"q2 priority", "fifo", true, 0, []Event{prioEvent(0, 5000, 3), prioEvent(0, 5000, 8),
+			{Kind: DirectTransfer, Tick: 1, FromAgent: "B", ToAgent: "A", Amount: 5000}}, []int32{-1, 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := twoAgents(3, 1, AgentConfig{OpeningBalance: tc.balance}, AgentConfig{}, tc.events...)
+			c.Queue1Ordering = tc.q1
+			c.PriorityMode = tc.prioQ2
+			s := newSim(t, c)
+			s.Run()
+			if got := settledTicks(s); !slices.Equal(got, tc.want) {
+				t.Errorf("settled ticks %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Entry-disposition offsetting settles a payment entering Q2 against queued
+// payments the other way, even with the LSM off.
+func TestEntryDispositionOffsetting(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		// A (10000) queues 50000 to B at tick 0; B (0) sends 45000 at tick 1: net 5000 from A
+		c := lsmConfig(3, 1, LSMConfig{}, []int64{10000, 0}, txEvent(0, "A", "B", 50000, 5), txEvent(1, "B", "A", 45000, 5))
+		c.EntryDispositionOffsetting = on
+		s := newSim(t, c)
+		r := s.Run()
+		want, bal := []int32{-1, -1}, []int64{10000, 0}
+		if on {
+			want, bal = []int32{1, 1}, []int64{5000, 5000}
+		}
+		if got := settledTicks(s); !slices.Equal(got, want) {
+			t.Errorf("offsetting %v: settled ticks %v, want %v", on, got, want)
+		}
+		if got := []int64{r.Agent("A").FinalBalance, r.Agent("B").FinalBalance}; !slices.Equal(got, bal) {
+			t.Errorf("offsetting %v: balances %v, want %v", on, got, bal)
+		}
+	}
+}
