@@ -217,3 +217,23 @@ func TestLSMFourCycle(t *testing.T) {
 		}
 	}
 }
+
+// An offset blocked by today's outflow settles once the limit resets at the
+// end of the day. Limits count gross outflows (the package's documented
+// decision): 20000 already paid + 50000 > 60000 on day 0.
+func TestLSMLimitResetsAtEndOfDay(t *testing.T) {
+	c := lsmConfig(3, 2, LSMConfig{EnableBilateral: true}, []int64{30000, 0},
+		txEvent(0, "A", "B", 20000, 10), // settles directly: A 10000 left
+		txEvent(1, "A", "B", 50000, 10), txEvent(1, "B", "A", 45000, 10))
+	c.Agents[0].BilateralLimits = map[string]int64{"B": 60000}
+	s := newSim(t, c)
+	r := s.Run()
+	// day 1 starts at tick 3: outflow 0 + 50000 <= 60000, net 5000 <= 10000
+	if got := settledTicks(s); !slices.Equal(got, []int32{0, 3, 3}) {
+		t.Errorf("settled ticks %v, want [0 3 3]", got)
+	}
+	// A: 30000 - 20000 - 5000 = 5000; B: 20000 + 5000 = 25000
+	if a, b := r.Agent("A").FinalBalance, r.Agent("B").FinalBalance; a != 5000 || b != 25000 {
+		t.Errorf("balances A %d B %d, want 5000 25000", a, b)
+	}
+}
