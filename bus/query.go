@@ -249,7 +249,7 @@ func (r *RemoteReader) call(ctx context.Context, q queryRequest, out any) error 
 	}
 	if resp.Error != "" {
 		if resp.NotFound {
-			return fmt.Errorf("%w (%s)", store.ErrNotFound, resp.Error)
+			return remoteError{resp.Error, store.ErrNotFound}
 		}
 		return errors.New(resp.Error)
 	}
@@ -261,3 +261,12 @@ func (r *RemoteReader) call(ctx context.Context, q queryRequest, out any) error 
 	}
 	return nil
 }
+
+// remoteError keeps the persister's message and the sentinel it wrapped.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e remoteError) Error() string { return e.msg }
+func (e remoteError) Unwrap() error { return e.kind }
