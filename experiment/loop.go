@@ -483,12 +483,18 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 			if l.ctx.Err() != nil {
 				return false, l.ctx.Err()
 			}
-			if e := l.event(i, "llm_error", map[string]any{"agent": agent, "attempt": attempt, "error": err.Error()}); e != nil {
+			// A transport failure is not a proposal: record it, keep the
+			// old policy, and leave the agent's history untouched.
+			data := map[string]any{"agent": agent, "attempt": attempt, "error": err.Error()}
+			if ia := prop.Interaction; ia != nil {
+				data["model"], data["system_prompt"], data["user_prompt"] = ia.Model, ia.SystemPrompt, ia.UserPrompt
+				data["transport_retries"] = ia.TransportRetries
+			}
+			if e := l.event(i, "llm_error", data); e != nil {
 				return false, e
 			}
-			problems = []string{"optimizer unavailable: " + err.Error()}
-			raw = nil
-			break
+			l.report(i, agent, false, "optimizer unavailable: "+err.Error())
+			return false, nil
 		}
 		if ia := prop.Interaction; ia != nil {
 			l.llmCalls++

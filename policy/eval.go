@@ -299,3 +299,28 @@ func (pr *program) build(an *anode, ctx *Context) (Action, error) {
 	}
 	return a, nil
 }
+
+// ReleasesAll reports whether the payment tree is a single Release leaf
+// with no parameters, so that every decision is Release whatever the
+// context. The simulator skips evaluation for such policies (Fifo, the
+// experiments' starting policy).
+func (p *Policy) ReleasesAll() bool {
+	if p == nil || p.trees[PaymentTree] == nil {
+		return false
+	}
+	pr := p.trees[PaymentTree]
+	root := &pr.nodes[0]
+	if root.act < 0 {
+		return false
+	}
+	a := &pr.acts[root.act]
+	if a.kind != Release || a.hasPriority {
+		return false
+	}
+	for _, v := range a.num {
+		if v >= 0 {
+			return false
+		}
+	}
+	return true
+}

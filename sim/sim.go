@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"simcash/policy"
 )
@@ -120,7 +121,9 @@ type agent struct {
 	cptyUsed   []float64
 	focus      []bool
 
-	timers []collateralTimer
+	timers     []collateralTimer
+	releaseAll bool       // the payment tree always releases
+	logNormal  [2]float64 // mu, sigma of a LogNormal amount distribution
 
 	tickCosts  Costs
 	q2Weighted int64 // delay weight of Q1 and Q2 this tick
@@ -258,8 +261,27 @@ func New(cfg *Config, opts ...Option) (*Sim, error) {
 	if p := c.PriorityDelayMultipliers; p != nil {
 		s.scaled.prioM = [3]int64{scaleRate(p.Low, 1000), scaleRate(p.Normal, 1000), scaleRate(p.Urgent, 1000)}
 	}
-	s.txs = make([]Tx, 0, 64)
+	// Size the transaction list for the expected arrivals: growing it is
+	// the largest cost of big networks.
+	expect := len(cfg.Events) + 16
+	for _, a := range s.agents {
+		expect += int(a.rate*float64(s.ticks)*1.1) + 1
+	}
+	s.txs = make([]Tx, 0, expect)
 	return s, nil
+}
+
+var (
+	fifoOnce sync.Once
+	fifo     *policy.Policy
+	fifoErr  error
+)
+
+// defaultPolicy is Fifo, parsed once: agents without a policy release
+// everything.
+func defaultPolicy() (*policy.Policy, error) {
+	fifoOnce.Do(func() { fifo, fifoErr = policy.Builtin("Fifo") })
+	return fifo, fifoErr
 }
 
 func (s *Sim) initAgent(a *agent) error {
@@ -271,12 +293,13 @@ func (s *Sim) initAgent(a *agent) error {
 	a.maxColl = ac.MaxCollateralCapacity
 	a.pol = ac.Policy
 	if a.pol == nil {
-		p, err := policy.Builtin("Fifo")
+		p, err := defaultPolicy()
 		if err != nil {
 			return fmt.Errorf("sim: agent %s: default policy: %w", ac.ID, err)
 		}
 		a.pol = p
 	}
+	a.releaseAll = a.pol.ReleasesAll()
 	a.ctx.State = make([]float64, len(a.pol.StateKeys()))
 	a.fraction = 1.0
 	if ac.LiquidityAllocationFraction != nil {

@@ -226,6 +226,12 @@ func (s *Sim) decide() {
 				return cmp.Compare(tx.Deadline, ty.Deadline)
 			})
 		}
+		if a.releaseAll && !a.budgetOn && !s.hasStagger(a) && s.log == nil {
+			// Every decision is Release: skip the snapshot and the tree.
+			s.pending = append(s.pending, a.q1...)
+			a.q1 = a.q1[:0]
+			continue
+		}
 		s.fillAgentContext(a)
 		s.decisions = s.decisions[:0]
 		for _, id := range a.q1 {
@@ -369,4 +375,15 @@ func (s *Sim) policyError(a *agent, t policy.Tree, err error) {
 	if s.log != nil {
 		s.emit(LogEntry{Kind: EvPolicyError, Agent: a.idx, Counterparty: -1, Tx: -1, Detail: t.String() + ": " + err.Error()})
 	}
+}
+
+// hasStagger reports whether a's Q1 holds staggered split children, which
+// follow their own release schedule.
+func (s *Sim) hasStagger(a *agent) bool {
+	for _, id := range a.q1 {
+		if s.txs[id].releaseAt >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -258,8 +258,7 @@ func TestWrongUsageExitsTwo(t *testing.T) {
 		{name: "unknown model", args: []string{"run", "--dry-run", "--model", "nosuch:model", exp1}, want: "nosuch"},
 		{name: "missing argument", args: []string{"validate"}, want: "one experiment file"},
 		{name: "too many arguments", args: []string{"run", exp1, exp1}, want: "one experiment file"},
-		{name: "unknown command", args: []string{"frobnicate"}, want: "frobnicate",
-			knownBug: "execute returns 1: cobra's unknown-command error is not a usageError (runner sets no Args validator on the root)"},
+		{name: "unknown command", args: []string{"frobnicate"}, want: "frobnicate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
