@@ -227,11 +227,7 @@ func TestParallelRunnersWithSeparatePersister(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), b["results"], "list", "--db", db, "--format", "json")
 			cmd.Env = childEnv()
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if err != nil && strings.Contains(stderr.String(), "not available in this build") {
-				t.Skipf("KNOWN GAP: cmd/results still has the remote-reader stub (remote_stub.go), so it cannot read a database a persister holds: %s", strings.TrimSpace(stderr.String()))
-			}
-			if err != nil {
+			if err := cmd.Run(); err != nil {
 				return nil, fmt.Errorf("results list: %w\n%s", err, stderr.String())
 			}
 			var list []store.ExperimentSummary
