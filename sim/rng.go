@@ -40,7 +40,11 @@ func (r *RNG) Poisson(lambda float64) int {
 	if lambda <= 0 {
 		return 0
 	}
-	l := math.Exp(-lambda)
+	return r.poissonL(math.Exp(-lambda))
+}
+
+// poissonL is Poisson with L = exp(-lambda) precomputed by the caller.
+func (r *RNG) poissonL(l float64) int {
 	k, p := 0, 1.0
 	for {
 		k++
@@ -70,13 +74,23 @@ func (r *RNG) Sample(d *Distribution) int64 {
 		z := r.normal()
 		return max(1, int64(roundHalfAway(d.Mean+d.StdDev*z)))
 	case LogNormal:
-		s2 := math.Log(1 + d.StdDev*d.StdDev/(d.Mean*d.Mean))
-		mu := math.Log(d.Mean) - s2/2
-		z := r.normal()
-		return max(1, int64(roundHalfAway(math.Exp(mu+math.Sqrt(s2)*z))))
+		mu, sigma := logNormalParams(d)
+		return r.logNormal(mu, sigma)
 	case Exponential:
 		u := r.Float()
 		return int64(roundHalfAway(-math.Log(u) / d.Lambda))
 	}
 	return 0
+}
+
+// logNormalParams converts the amount's mean and standard deviation to the
+// underlying normal's mu and sigma.
+func logNormalParams(d *Distribution) (mu, sigma float64) {
+	s2 := math.Log(1 + d.StdDev*d.StdDev/(d.Mean*d.Mean))
+	return math.Log(d.Mean) - s2/2, math.Sqrt(s2)
+}
+
+func (r *RNG) logNormal(mu, sigma float64) int64 {
+	z := r.normal()
+	return max(1, int64(roundHalfAway(math.Exp(mu+sigma*z))))
 }

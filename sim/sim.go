@@ -124,6 +124,8 @@ type agent struct {
 	timers     []collateralTimer
 	releaseAll bool       // the payment tree always releases
 	logNormal  [2]float64 // mu, sigma of a LogNormal amount distribution
+	expRate    float64    // the rate expNeg was computed for
+	expNeg     float64    // exp(-rate), Poisson's L
 
 	tickCosts  Costs
 	q2Weighted int64 // delay weight of Q1 and Q2 this tick
@@ -342,6 +344,10 @@ func (s *Sim) initAgent(a *agent) error {
 		a.arr = ac.Arrivals
 		a.rate = ac.Arrivals.RatePerTick
 		a.dlMin, a.dlMax = int64(ac.Arrivals.DeadlineMin), int64(ac.Arrivals.DeadlineMax)
+		if ac.Arrivals.Amount.Kind == LogNormal {
+			a.logNormal[0], a.logNormal[1] = logNormalParams(&ac.Arrivals.Amount)
+		}
+		a.expRate, a.expNeg = a.rate, math.Exp(-a.rate)
 		if len(ac.Arrivals.CounterpartyWeights) > 0 {
 			for id := range ac.Arrivals.CounterpartyWeights {
 				if _, ok := s.byID[id]; !ok {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	"simcash/policy"
@@ -129,9 +130,20 @@ func (s *Sim) arrivals() {
 		if a.arr == nil {
 			continue
 		}
-		n := s.rng.Poisson(a.rate)
+		if a.rate != a.expRate {
+			a.expRate, a.expNeg = a.rate, math.Exp(-a.rate)
+		}
+		n := 0
+		if a.rate > 0 {
+			n = s.rng.poissonL(a.expNeg)
+		}
 		for k := 0; k < n; k++ {
-			amount := s.rng.Sample(&a.arr.Amount)
+			var amount int64
+			if a.arr.Amount.Kind == LogNormal {
+				amount = s.rng.logNormal(a.logNormal[0], a.logNormal[1])
+			} else {
+				amount = s.rng.Sample(&a.arr.Amount)
+			}
 			var cp int32
 			if a.weights != nil {
 				target := s.rng.Float() * a.weightSum
