@@ -205,9 +205,12 @@ func TestParallelRunnersWithSeparatePersister(t *testing.T) {
 		t.Errorf("runners with SIMCASH_NATS_URL created %v: they must only publish", entries)
 	}
 
+	// The runners returned once the stream acked their records; wait until
+	// the persister has committed (and acked) all of them.
+	waitConsumed(t, p.url, db)
+
 	// While the persister holds the file (DuckDB allows no reader beside
-	// it), reads go to the persister over NATS. Poll until it has committed
-	// every runner's completion.
+	// it), reads go to the persister over NATS.
 	t.Run("persister answers queries over NATS", func(t *testing.T) {
 		if _, err := store.OpenReadOnly(t.Context(), db); !store.IsLocked(err) {
 			t.Fatalf("opening the database beside the persister: %v, want a lock error", err)
@@ -217,25 +220,25 @@ func TestParallelRunnersWithSeparatePersister(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		waitAllCompleted(t, ids, func() ([]store.ExperimentSummary, error) {
-			return r.List(t.Context(), store.ListOptions{})
-		})
+		list, err := r.List(t.Context(), store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAllCompleted(t, ids, list)
 	})
 	t.Run("results list while the persister holds the database", func(t *testing.T) {
-		waitAllCompleted(t, ids, func() ([]store.ExperimentSummary, error) {
-			var stdout, stderr bytes.Buffer
-			cmd := exec.CommandContext(t.Context(), b["results"], "list", "--db", db, "--format", "json")
-			cmd.Env = childEnv()
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				return nil, fmt.Errorf("results list: %w\n%s", err, stderr.String())
-			}
-			var list []store.ExperimentSummary
-			if err := json.Unmarshal(stdout.Bytes(), &list); err != nil {
-				return nil, fmt.Errorf("results list --format json: %w\n%s", err, stdout.String())
-			}
-			return list, nil
-		})
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(t.Context(), b["results"], "list", "--db", db, "--format", "json")
+		cmd.Env = childEnv()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("results list: %v\n%s", err, stderr.String())
+		}
+		var list []store.ExperimentSummary
+		if err := json.Unmarshal(stdout.Bytes(), &list); err != nil {
+			t.Fatalf("results list --format json: %v\n%s", err, stdout.String())
+		}
+		checkAllCompleted(t, ids, list)
 	})
 
 	p.stop(t)
@@ -328,32 +331,54 @@ func TestParallelRunnersWithSeparatePersister(t *testing.T) {
 	}
 }
 
-// waitAllCompleted polls list until it shows every experiment in ids as
-// completed, and nothing else.
-func waitAllCompleted(t *testing.T, ids map[string]int, list func() ([]store.ExperimentSummary, error)) {
+// waitConsumed waits until the persister of db has acked every record in
+// the stream: it acks after the batch's commit.
+func waitConsumed(t *testing.T, url, db string) {
 	t.Helper()
+	nc, err := bus.Connect(t.Context(), bus.Config{URL: url, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := bus.NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable := "persister-" + bus.DBToken(db)
 	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for ; ; <-tick.C {
-		rows, err := list()
-		if err != nil {
-			t.Fatal(err)
-		}
-		complete := 0
-		for _, e := range rows {
-			if _, ok := ids[e.ExperimentID]; !ok {
-				t.Fatalf("listed unknown experiment %s", e.ExperimentID)
+		var pending, ackPending uint64
+		c, err := js.Consumer(t.Context(), bus.StreamName, durable)
+		if err == nil {
+			info, ierr := c.Info(t.Context())
+			if err = ierr; err == nil {
+				pending, ackPending = info.NumPending, uint64(info.NumAckPending)
+				if pending == 0 && ackPending == 0 {
+					return
+				}
 			}
-			if e.Status == schema.StatusCompleted {
-				complete++
-			}
-		}
-		if complete == len(ids) {
-			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 30s %d of %d experiments are listed as completed: %+v", complete, len(ids), rows)
+			t.Fatalf("persister consumer %s after 30s: %d pending, %d unacked (%v)", durable, pending, ackPending, err)
+		}
+	}
+}
+
+// checkAllCompleted checks that list shows exactly the experiments in ids,
+// each completed.
+func checkAllCompleted(t *testing.T, ids map[string]int, list []store.ExperimentSummary) {
+	t.Helper()
+	if len(list) != len(ids) {
+		t.Errorf("listed %d experiments, %d runners ran", len(list), len(ids))
+	}
+	for _, e := range list {
+		if _, ok := ids[e.ExperimentID]; !ok {
+			t.Errorf("listed unknown experiment %s", e.ExperimentID)
+		}
+		if e.Status != schema.StatusCompleted || e.CompletedAt == nil || e.FinalCost == nil {
+			t.Errorf("%s: status %q, completed_at %v, final cost %v; want completed", e.ExperimentID, e.Status, e.CompletedAt, e.FinalCost)
 		}
 	}
 }
