@@ -509,6 +509,13 @@ func (f *fakeLLM) count() int {
 	return f.requests
 }
 
+// requestedModels returns the model named in each request.
+func (f *fakeLLM) requestedModels() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.models)
+}
+
 // llmExperiment writes no_output.yaml with llm.model openai:test served by
 // baseURL.
 func llmExperiment(t *testing.T, dir, baseURL string) string {
@@ -841,7 +848,7 @@ func TestLLMEventsSaved(t *testing.T) {
 	if calls == 0 {
 		t.Fatal("the runner never called the model server")
 	}
-	for _, m := range llm.models {
+	for _, m := range llm.requestedModels() {
 		if m != "test" {
 			t.Errorf("request for model %q, want test", m)
 		}
