@@ -593,8 +593,12 @@ func (c *Config) ResolvedJSON() json.RawMessage {
 }
 
 // Hash is the SHA-256 (hex) of ResolvedJSON, identifying the configuration.
+// The output section is left out: where results are stored does not change
+// what the experiment is, so runs writing to different databases compare.
 func (c *Config) Hash() string {
-	sum := sha256.Sum256(c.ResolvedJSON())
+	cp := *c
+	cp.HasOutput = false
+	sum := sha256.Sum256(cp.ResolvedJSON())
 	return hex.EncodeToString(sum[:])
 }
 

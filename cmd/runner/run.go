@@ -203,7 +203,13 @@ func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config) (expe
 	stop := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		return local.Stop(sctx)
+		if err := local.Stop(sctx); err != nil {
+			// The stream directory keeps what was not committed; the next
+			// run on this database commits it.
+			return fmt.Errorf("%w (uncommitted records are kept in %s)", err, dir)
+		}
+		// Everything is in the database: the stream copy is no longer needed.
+		return os.RemoveAll(dir)
 	}
 	return local.Publisher, db, stop, nil
 }
