@@ -94,12 +94,12 @@ func (s *Sim) fire(e *Event) {
 			s.emit(LogEntry{Kind: EvCreditChange, Agent: a.idx, Counterparty: -1, Tx: -1, Amount: e.Delta, Value: a.unsecuredCap})
 		}
 	case GlobalArrivalRateChange:
-		for i, a := range s.agents {
-			a.rate = s.baseRates[i] * e.Multiplier
+		for _, a := range s.agents {
+			a.rate = a.baseRate * e.Multiplier
 		}
 	case AgentArrivalRateChange:
 		i := s.byID[e.Agent]
-		s.agents[i].rate = s.baseRates[i] * e.Multiplier
+		s.agents[i].rate = s.agents[i].baseRate * e.Multiplier
 	case CounterpartyWeightChange:
 		a := s.agents[s.byID[e.Agent]]
 		if a.arr == nil {
@@ -115,11 +115,11 @@ func (s *Sim) fire(e *Event) {
 		a.arr = &cp
 		s.setWeights(a)
 	case DeadlineWindowChange:
-		for i, a := range s.agents {
+		for _, a := range s.agents {
 			if a.arr == nil {
 				continue
 			}
-			lo, hi := s.baseDl[i][0], s.baseDl[i][1]
+			lo, hi := a.baseDl[0], a.baseDl[1]
 			if e.MinTicksMultiplier != nil {
 				lo = max(1, int64(roundHalfAway(float64(lo)**e.MinTicksMultiplier)))
 			}

@@ -126,6 +126,8 @@ type agent struct {
 	logNormal  [2]float64 // mu, sigma of a LogNormal amount distribution
 	expRate    float64    // the rate expNeg was computed for
 	expNeg     float64    // exp(-rate), Poisson's L
+	baseRate   float64    // configured rate, for rate-change events
+	baseDl     [2]int64   // configured deadline range
 
 	tickCosts  Costs
 	q2Weighted int64 // delay weight of Q1 and Q2 this tick
@@ -169,8 +171,6 @@ type Sim struct {
 	keep      []int32
 	lsm       *lsmState
 	scaled    scaledRates
-	baseRates []float64
-	baseDl    [][2]int64
 
 	policyErrors int
 	rng0         uint64
@@ -231,22 +231,28 @@ func New(cfg *Config, opts ...Option) (*Sim, error) {
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cfg.Agents[a].ID, cfg.Agents[b].ID) })
 	s.byID = make(map[string]int32, len(order))
 	s.agents = make([]*agent, len(order))
+	store := make([]agent, len(order)) // one allocation for all agents
 	for i, ci := range order {
 		ac := &cfg.Agents[ci]
 		if _, dup := s.byID[ac.ID]; dup {
 			return nil, fmt.Errorf("sim: duplicate agent id %q", ac.ID)
 		}
 		s.byID[ac.ID] = int32(i)
-		s.agents[i] = &agent{cfg: ac, idx: int32(i)}
+		store[i] = agent{cfg: ac, idx: int32(i)}
+		s.agents[i] = &store[i]
 	}
-	s.baseRates = make([]float64, len(order))
-	s.baseDl = make([][2]int64, len(order))
+	var hist []int64
+	if s.history {
+		hist = make([]int64, len(order)*s.ticks)
+	}
 	for i, a := range s.agents {
 		if err := s.initAgent(a); err != nil {
 			return nil, err
 		}
-		s.baseRates[i] = a.rate
-		s.baseDl[i] = [2]int64{a.dlMin, a.dlMax}
+		a.baseRate, a.baseDl = a.rate, [2]int64{a.dlMin, a.dlMax}
+		if s.history {
+			a.history = hist[i*s.ticks : i*s.ticks : (i+1)*s.ticks]
+		}
 	}
 	if err := s.initEvents(); err != nil {
 		return nil, err
@@ -358,9 +364,6 @@ func (s *Sim) initAgent(a *agent) error {
 		}
 	}
 	a.cptyUsed = make([]float64, 0)
-	if s.history {
-		a.history = make([]int64, 0, s.ticks)
-	}
 	return nil
 }
 
