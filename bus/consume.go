@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -101,8 +100,8 @@ func Consume(ctx context.Context, js jetstream.JetStream, o ConsumerOptions, h B
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, errSetup) && !c.started {
-			return err
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err // nothing to wait for: the stream must be created first
 		}
 		// Consumer deleted, connection trouble: set up again.
 		c.log.Warn("consumer interrupted; resuming", "durable", o.Durable, "err", err)
@@ -113,8 +112,6 @@ func Consume(ctx context.Context, js jetstream.JetStream, o ConsumerOptions, h B
 	}
 }
 
-var errSetup = errors.New("consumer setup")
-
 type consumer struct {
 	js      jetstream.JetStream
 	o       ConsumerOptions
@@ -124,9 +121,11 @@ type consumer struct {
 }
 
 func (c *consumer) run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, c.o.ConsumerConfig())
+	actx, cancel := context.WithTimeout(ctx, apiTimeout)
+	cons, err := c.js.CreateOrUpdateConsumer(actx, StreamName, c.o.ConsumerConfig())
+	cancel()
 	if err != nil {
-		return fmt.Errorf("%w: create consumer %s on stream %s (does the stream exist?): %w", errSetup, c.o.Durable, StreamName, err)
+		return fmt.Errorf("create consumer %s on stream %s: %w", c.o.Durable, StreamName, err)
 	}
 	if !c.started {
 		c.redeliverOrphans(ctx, cons)
@@ -134,31 +133,75 @@ func (c *consumer) run(ctx context.Context) error {
 	c.started = true
 	it, err := cons.Messages(
 		jetstream.PullMaxMessages(2*c.o.BatchSize),
-		jetstream.PullExpiry(5*time.Second),
+		jetstream.PullExpiry(10*time.Second),
+		// A pull lost in a reconnect or a leader change is noticed by the
+		// missing heartbeats and re-issued.
+		jetstream.PullHeartbeat(2*time.Second),
 	)
 	if err != nil {
 		return fmt.Errorf("pull from consumer %s: %w", c.o.Durable, err)
 	}
 	defer it.Stop()
 
+	// One goroutine blocks in Next, which is what lets the iterator watch
+	// heartbeats; the loop below cuts what it delivers into batches.
+	msgs := make(chan jetstream.Msg, c.o.BatchSize)
+	done := make(chan struct{})
+	defer close(done)
+	var nextErr error
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				nextErr = err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
+
 	batch := make([]jetstream.Msg, 0, c.o.BatchSize)
 	for {
 		batch = batch[:0]
-		nextErr := c.fill(ctx, it, &batch)
+		open, idle := c.fill(ctx, msgs, &batch)
+		if idle {
+			if err := c.checkStalled(ctx, cons); err != nil {
+				return err
+			}
+			continue
+		}
 		if ctx.Err() != nil {
 			// Shutting down: take what the client already buffered, too,
 			// so it is committed now rather than redelivered later.
 			it.Drain()
-			for len(batch) < c.o.BatchSize*4 {
-				m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
-				if err != nil {
-					break
-				}
-				batch = append(batch, m)
-			}
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.DrainTimeout)
 			defer cancel()
-			c.handle(dctx, batch)
+			drainCtx, stopDrain := context.WithTimeout(dctx, c.o.DrainTimeout/3)
+			defer stopDrain()
+		drain:
+			for {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, m)
+				case <-drainCtx.Done():
+					// Disconnected: what was not handed over is redelivered later.
+					it.Stop()
+					break drain
+				}
+			}
+			for len(batch) > 0 {
+				n := min(len(batch), c.o.BatchSize)
+				c.handle(dctx, batch[:n])
+				batch = batch[n:]
+			}
 			return nil
 		}
 		if len(batch) > 0 {
@@ -168,45 +211,69 @@ func (c *consumer) run(ctx context.Context) error {
 			c.handle(hctx, batch)
 			cancel()
 		}
-		if nextErr != nil {
-			return nextErr
+		if !open {
+			return fmt.Errorf("next message from consumer %s: %w", c.o.Durable, nextErr)
 		}
 	}
 }
 
-// fill appends messages to batch until it is full, MaxWait has passed since
-// its first message, or ctx ends. It returns an error only when the
-// iterator can deliver no more.
-func (c *consumer) fill(ctx context.Context, it jetstream.MessagesContext, batch *[]jetstream.Msg) error {
-	var deadline time.Time
-	for len(*batch) < c.o.BatchSize {
-		wait := time.Second // idle: wake up now and then to notice ctx
-		if len(*batch) > 0 {
-			wait = time.Until(deadline)
-			if wait <= 0 {
-				return nil
-			}
-		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		m, err := it.Next(jetstream.NextContext(wctx))
-		cancel()
-		switch {
-		case err == nil:
-			if len(*batch) == 0 {
-				deadline = time.Now().Add(c.o.MaxWait)
-			}
-			*batch = append(*batch, m)
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			if len(*batch) > 0 {
-				return nil
-			}
-		default:
-			return fmt.Errorf("next message from consumer %s: %w", c.o.Durable, err)
-		}
+// apiTimeout bounds one JetStream API request: a request that reached a
+// server which then died is never answered, and must be retried.
+const apiTimeout = 10 * time.Second
+
+// idleCheck is how long the consumer waits for a message before it asks
+// the server whether messages are waiting for it.
+const idleCheck = 5 * time.Second
+
+// checkStalled returns an error when the server holds messages for this
+// consumer but has no pull request from it: the client lost its pull (seen
+// after a cluster node failover), and the caller must subscribe again.
+func (c *consumer) checkStalled(ctx context.Context, cons jetstream.Consumer) error {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil // the server is unreachable; nothing to fix from here
+	}
+	if info.NumPending > 0 && info.NumWaiting == 0 {
+		return fmt.Errorf("consumer %s stalled with %d messages pending and no pull request", c.o.Durable, info.NumPending)
 	}
 	return nil
+}
+
+// fill appends messages to batch until it is full, MaxWait has passed since
+// its first message, or ctx ends. It reports open=false when msgs is
+// closed, and idle=true when no message came for idleCheck.
+func (c *consumer) fill(ctx context.Context, msgs <-chan jetstream.Msg, batch *[]jetstream.Msg) (open, idle bool) {
+	idleTimer := time.NewTimer(idleCheck)
+	defer idleTimer.Stop()
+	select {
+	case m, ok := <-msgs:
+		if !ok {
+			return false, false
+		}
+		*batch = append(*batch, m)
+	case <-idleTimer.C:
+		return true, true
+	case <-ctx.Done():
+		return true, false
+	}
+	timer := time.NewTimer(c.o.MaxWait)
+	defer timer.Stop()
+	for len(*batch) < c.o.BatchSize {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return false, false
+			}
+			*batch = append(*batch, m)
+		case <-timer.C:
+			return true, false
+		case <-ctx.Done():
+			return true, false
+		}
+	}
+	return true, false
 }
 
 // handle calls the handler and acks the batch, or schedules its redelivery.
@@ -236,6 +303,8 @@ func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) {
 // one process consumes a durable (it holds the database), so anything
 // pending at start belongs to a dead predecessor.
 func (c *consumer) redeliverOrphans(ctx context.Context, cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
 	info, err := cons.Info(ctx)
 	if err != nil || info.NumAckPending == 0 {
 		return
