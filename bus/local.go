@@ -116,6 +116,7 @@ func (l *Local) waitCommitted(ctx context.Context) error {
 func (l *Local) close() error {
 	var errs []error
 	if l.nc != nil {
+		_ = l.nc.FlushTimeout(time.Second) // push out the last acks
 		l.nc.Close()
 		l.nc = nil
 	}

@@ -118,8 +118,12 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 	}
 	defer stopQueries()
 	if o.URL != "" {
+		abs, err := filepath.Abs(st.Path())
+		if err != nil {
+			abs = st.Path()
+		}
 		if err := writeInfo(st.Path(), PersisterInfo{
-			URL: redactURL(o.URL), Subject: QuerySubject(st.Path()), DB: st.Path(),
+			URL: redactURL(o.URL), Subject: QuerySubject(st.Path()), DB: abs,
 			PID: os.Getpid(), StartedAt: time.Now().UTC(),
 		}); err != nil {
 			return err
