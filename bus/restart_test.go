@@ -49,8 +49,11 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	}
 	p := startPersister(t, ctx, pjs, dbIn(t), bus.PersisterOptions{MaxWait: 10 * time.Millisecond})
 
-	const publishers, perPublisher = 3, 600
+	// Publishers run until told to stop (between two publishes, so that
+	// every record they started was acknowledged).
+	const publishers = 3
 	var acked atomic.Int64
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for w := range publishers {
@@ -58,7 +61,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range perPublisher {
+			for s := 0; !stop.Load(); s++ {
 				if err := pub.Publish(ctx, event(fmt.Sprintf("restart-%d", w), int64(s), 200)); err != nil {
 					errs <- err
 					return
@@ -71,7 +74,14 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	at := int64(0)
 	for round := range 2 {
 		at += 300
-		waitFor(t, ctx, func() bool { return acked.Load() >= at }, "publishers to reach %d acks", at)
+		waitFor(t, ctx, func() bool {
+			select {
+			case err := <-errs:
+				t.Fatalf("publisher gave up: %v", err)
+			default:
+			}
+			return acked.Load() >= at
+		}, "publishers to reach %d acks", at)
 		port := srv.Port
 		srv.Shutdown()
 		before := acked.Load()
@@ -83,12 +93,17 @@ func TestServerRestartLosesNothing(t *testing.T) {
 		waitFor(t, ctx, func() bool { return nc.Stats().Reconnects == uint64(round+1) }, "the persister to reconnect")
 		at = before
 	}
+	// Progress after the last restart, then stop.
+	at += 300
+	waitFor(t, ctx, func() bool { return acked.Load() >= at }, "publishers to reach %d acks", at)
+	stop.Store(true)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitRows(t, ctx, p.st, map[string]int64{schema.TableEvents: publishers * perPublisher})
+	total := acked.Load()
+	waitRows(t, ctx, p.st, map[string]int64{schema.TableEvents: total})
 	if err := p.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +111,8 @@ func TestServerRestartLosesNothing(t *testing.T) {
 		t.Fatalf("persister reconnected %d times, want 2: the restarts did not happen under load", n)
 	}
 	rows := query(t, p.path, `SELECT count(*), count(DISTINCT (experiment_id, seq)) FROM events`)
-	if rows[0][0].(int64) != publishers*perPublisher || rows[0][1].(int64) != publishers*perPublisher {
-		t.Fatalf("events: %v rows/distinct, want %d", rows[0], publishers*perPublisher)
+	if rows[0][0].(int64) != total || rows[0][1].(int64) != total {
+		t.Fatalf("events: %v rows/distinct, want %d", rows[0], total)
 	}
 	if n := query(t, p.path, `SELECT count(*) FROM dead_letters`)[0][0].(int64); n != 0 {
 		t.Fatalf("%d dead letters, want 0", n)
