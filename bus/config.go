@@ -81,8 +81,17 @@ func (c Config) options() []nats.Option {
 		nats.ReconnectBufSize(64 << 20),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
-				slog.Warn("nats disconnected; reconnecting", "url", redactURL(nc.Opts.Url), "err", err)
+				slog.Warn("nats disconnected; reconnecting", "servers", servers(nc), "err", err)
 			}
+		}),
+		// Asynchronous errors (slow consumer, permissions) go to the log,
+		// not to bare stderr.
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			args := []any{"servers", servers(nc), "err", err}
+			if sub != nil {
+				args = append(args, "subject", sub.Subject)
+			}
+			slog.Warn("nats error", args...)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			slog.Info("nats reconnected", "url", redactURL(nc.ConnectedUrl()))
@@ -156,6 +165,17 @@ func connectAndWait(ctx context.Context, url string, timeout time.Duration, opts
 		}
 	}
 	return nc, nil
+}
+
+// servers names the servers nc may connect to, for logs.
+func servers(nc *nats.Conn) string {
+	if nc.Opts.Url != "" {
+		return redactURL(nc.Opts.Url)
+	}
+	if len(nc.Opts.Servers) > 0 {
+		return redactURL(strings.Join(nc.Opts.Servers, ","))
+	}
+	return "in-process"
 }
 
 // redactURL drops credentials from a URL before it is logged or written.
