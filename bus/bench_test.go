@@ -3,6 +3,7 @@ package bus_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"simcash/bus"
 	"simcash/schema"
@@ -83,17 +85,20 @@ func benchIngest(b *testing.B, batch int, preEncode bool) {
 		}
 	}
 	published := time.Since(start)
-	c, err := js.Consumer(ctx, bus.StreamName, durable)
-	if err != nil {
-		b.Fatal(err)
-	}
 	for {
-		info, err := c.Info(ctx)
-		if err != nil {
+		// The persister creates its consumer when it starts, maybe later.
+		c, err := js.Consumer(ctx, bus.StreamName, durable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			b.Fatal(err)
 		}
-		if info.AckFloor.Stream >= uint64(n) && info.NumAckPending == 0 {
-			break
+		var info *jetstream.ConsumerInfo
+		if err == nil {
+			if info, err = c.Info(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if info.AckFloor.Stream >= uint64(n) && info.NumAckPending == 0 {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
