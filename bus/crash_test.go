@@ -1,12 +1,17 @@
 package bus_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -16,20 +21,38 @@ import (
 
 	"simcash/bus"
 	"simcash/schema"
+	"simcash/store"
 )
 
-// buildPersister compiles cmd/persister into a temporary directory.
+var (
+	buildOnce   sync.Once
+	persisterAt string
+	buildErr    error
+)
+
+// buildPersister compiles cmd/persister once per test binary.
 func buildPersister(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the persister binary")
 	}
-	bin := filepath.Join(t.TempDir(), "persister")
-	out, err := exec.Command("go", "build", "-o", bin, "simcash/cmd/persister").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build cmd/persister: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "simcash-persister-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		tmpDirs = append(tmpDirs, dir)
+		persisterAt = filepath.Join(dir, "persister")
+		out, err := exec.Command("go", "build", "-o", persisterAt, "simcash/cmd/persister").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build cmd/persister: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return persisterAt
 }
 
 // The persister process is SIGKILLed at random points, at least 10 times,
@@ -173,4 +196,84 @@ func TestPersisterCrash(t *testing.T) {
 		t.Fatalf("%d dead letters, want none", n)
 	}
 	t.Logf("%d records, %d kills (%d with unacked messages in flight), all stored exactly once", total, kills, midBatch)
+}
+
+// The persister command: bad flags exit 2 with one line; without a URL it
+// hosts NATS on the --listen port, says which URL runners should use,
+// advertises itself to results, and exits 0 on SIGTERM, cleaning up.
+func TestPersisterCommand(t *testing.T) {
+	bin := buildPersister(t)
+	for _, args := range [][]string{{}, {"--db", "x.db", "--bogus"}, {"--db", "x.db", "--batch", "0"}, {"--db", "x.db", "--log-level", "loud"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("persister %v: %v, want exit status 2", args, err)
+		}
+		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "persister: ") {
+			t.Errorf("persister %v printed %q, want one line \"persister: ...\"", args, out)
+		}
+	}
+
+	ctx := testCtx(t, time.Minute)
+	db := dbIn(t)
+	cmd := exec.Command(bin, "--db", db, "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var url string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "export SIMCASH_NATS_URL="); ok {
+			url = u
+			break
+		}
+	}
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("no export SIMCASH_NATS_URL line with a loopback URL (got %q); stderr:\n%s", url, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	nc, err := bus.Connect(ctx, bus.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := bus.NewJetStream(nc)
+	if err := bus.NewPublisher(js).PublishBatch(ctx, experiment("cmd-1", 2, 10, 100)); err != nil {
+		t.Fatal(err)
+	}
+	// While it runs, results reach it through the info file.
+	var r *bus.RemoteReader
+	waitFor(t, ctx, func() bool {
+		r, err = bus.OpenRemote(ctx, db, bus.Config{})
+		return err == nil
+	}, "the persister to answer queries")
+	waitFor(t, ctx, func() bool {
+		evs, err := r.Events(ctx, "cmd-1", store.EventFilter{})
+		return err == nil && len(evs) == 10
+	}, "10 events through the persister")
+	r.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("persister on SIGTERM: %v, want exit 0; stderr:\n%s", err, stderr.String())
+	}
+	if _, err := os.Stat(bus.InfoFile(db)); !os.IsNotExist(err) {
+		t.Errorf("info file left after a clean exit: %v", err)
+	}
+	if _, err := os.Stat(db + ".jetstream"); err != nil {
+		t.Errorf("no JetStream directory next to the database: %v", err)
+	}
+	if n := query(t, db, `SELECT count(*) FROM events`)[0][0].(int64); n != 10 {
+		t.Errorf("%d events in the database, want 10", n)
+	}
 }
