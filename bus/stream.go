@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,11 +46,28 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 	}
 }
 
-// EnsureStream creates the SIMCASH stream, or updates it to the expected
-// configuration. It is safe to call from every process at start.
+// EnsureStream creates the SIMCASH stream if it does not exist. An
+// existing stream keeps its replica count (so a runner started without
+// SIMCASH_STREAM_REPLICAS cannot shrink a cluster's stream) and gets the
+// other settings of StreamConfig if they drifted. Every process may call it
+// at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
 	cfg := StreamConfig(replicas)
-	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	s, err := js.Stream(ctx, StreamName)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return EnsureStream(ctx, js, replicas) // another process was quicker
+		}
+	case err == nil:
+		cur := s.CachedInfo().Config
+		cfg.Replicas = cur.Replicas
+		if !slices.Equal(cur.Subjects, cfg.Subjects) || cur.Duplicates != cfg.Duplicates ||
+			cur.Retention != cfg.Retention || cur.Storage != cfg.Storage {
+			s, err = js.UpdateStream(ctx, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s on %s (replicas %d; a cluster needs at least that many JetStream servers): %w",
 			StreamName, SubjectAll, cfg.Replicas, err)

@@ -101,3 +101,21 @@ func TestTail(t *testing.T) {
 		}
 	}
 }
+
+// EnsureStream creates the stream once; a later call with another replica
+// count (a runner without SIMCASH_STREAM_REPLICAS) leaves it as it is.
+func TestEnsureStreamKeepsReplicas(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	_, _, js := startServer(t, ctx, t.TempDir(), "") // creates it, R1
+	s, err := bus.EnsureStream(ctx, js, 3)
+	if err != nil {
+		t.Fatalf("EnsureStream on an existing stream with other replicas: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 1 || info.Config.Duplicates != bus.DuplicateWindow || info.Config.Subjects[0] != bus.SubjectAll {
+		t.Fatalf("stream config %+v", info.Config)
+	}
+}
