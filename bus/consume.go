@@ -35,7 +35,7 @@ type ConsumerOptions struct {
 	DrainTimeout time.Duration
 	// RetryDelay is the redelivery delay after a handler error (default 1s).
 	RetryDelay time.Duration
-	// Logger receives a debug line per batch (default slog.Default()).
+	// Logger receives warnings and errors (default slog.Default()).
 	Logger *slog.Logger
 }
 
@@ -281,7 +281,6 @@ func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) {
 	if len(batch) == 0 {
 		return
 	}
-	start := time.Now()
 	if err := c.h(ctx, batch); err != nil {
 		c.log.Error("batch failed; it will be redelivered", "durable", c.o.Durable, "messages", len(batch), "err", err)
 		for _, m := range batch {
@@ -295,7 +294,6 @@ func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) {
 			c.log.Debug("ack failed; message will be redelivered", "err", err)
 		}
 	}
-	c.log.Debug("batch committed", "durable", c.o.Durable, "messages", len(batch), "took", time.Since(start))
 }
 
 // redeliverOrphans makes messages delivered to a previous, crashed instance
