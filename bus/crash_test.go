@@ -130,9 +130,21 @@ func TestPersisterCrash(t *testing.T) {
 	midBatch := 0
 	for k := range kills {
 		cmd := start()
-		// A random point: anywhere from start-up to well into consuming.
+		// A random point. Even kills: anywhere from start-up on, however
+		// slow start-up is. Odd kills: once this run has received messages,
+		// so that every other kill interrupts consuming on a busy machine.
+		if k%2 == 1 {
+			var before uint64
+			if info := consumerInfo(); info != nil {
+				before = info.Delivered.Stream
+			}
+			waitFor(t, ctx, func() bool {
+				info := consumerInfo()
+				return info != nil && info.Delivered.Stream > before
+			}, "kill %d: the persister to receive messages", k+1)
+		}
 		select {
-		case <-time.After(time.Duration(rand.N(600)+20) * time.Millisecond):
+		case <-time.After(time.Duration(rand.N(300)+20) * time.Millisecond):
 		case <-ctx.Done():
 			t.Fatal(ctx.Err())
 		}
