@@ -170,9 +170,6 @@ func TestPersisterCrash(t *testing.T) {
 	if midBatch == 0 {
 		t.Errorf("no kill hit the persister with unacked messages; the test did not exercise redelivery")
 	}
-	if info := consumerInfo(); info == nil || info.AckFloor.Stream == 0 {
-		t.Fatalf("the persister made no progress between kills; see log")
-	}
 
 	// A last run to completion, then a graceful stop.
 	cmd := start()
