@@ -89,8 +89,8 @@ func DBToken(dbPath string) string {
 // are not stored in the stream.
 func QuerySubject(dbPath string) string { return "simcashapi." + DBToken(dbPath) + ".query" }
 
-// PersisterStats counts what a persister has done.
-type PersisterStats struct {
+// persisterStats counts what a persister has done, for its log lines.
+type persisterStats struct {
 	Batches     int64
 	Messages    int64
 	Inserted    int64
@@ -133,7 +133,7 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 
 	var (
 		mu    sync.Mutex
-		stats PersisterStats
+		stats persisterStats
 	)
 	summary := func(msg string) {
 		mu.Lock()
