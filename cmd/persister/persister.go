@@ -29,7 +29,7 @@ type PersisterCommand struct {
 
 // NewPersisterCommand returns the command with its defaults.
 func NewPersisterCommand() *PersisterCommand {
-	return &PersisterCommand{Listen: "127.0.0.1:4222", Batch: 1000, MaxWait: 100 * time.Millisecond, LogLevel: "info"}
+	return &PersisterCommand{Listen: "127.0.0.1:4222", Batch: 5000, MaxWait: 100 * time.Millisecond, LogLevel: "info"}
 }
 
 // Command builds the cobra command.
