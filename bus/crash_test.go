@@ -31,7 +31,7 @@ var (
 )
 
 // buildPersister compiles cmd/persister once per test binary.
-func buildPersister(t *testing.T) string {
+func buildPersister(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the persister binary")

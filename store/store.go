@@ -38,8 +38,9 @@ type Store struct {
 	readOnly bool
 	log      *slog.Logger
 
-	writeMu sync.Mutex
-	now     func() time.Time
+	writeMu     sync.Mutex
+	now         func() time.Time
+	memoryLimit string
 	// beforeCommit, when set by tests, runs after the batch is written and
 	// before COMMIT; an error aborts the batch.
 	beforeCommit func() error
@@ -53,6 +54,12 @@ type Option func(*Store)
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// DefaultMemoryLimit bounds DuckDB's buffer memory per open store.
+const DefaultMemoryLimit = "512MB"
+
+// WithMemoryLimit sets DuckDB's memory_limit (e.g. "1GB") for this store.
+func WithMemoryLimit(limit string) Option { return func(s *Store) { s.memoryLimit = limit } }
 
 // Open opens or creates the database at path for writing, creating parent
 // directories and applying pending migrations. Only one process may hold a
@@ -100,13 +107,16 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 }
 
 func open(ctx context.Context, path string, readOnly bool, opts []Option) (*Store, error) {
-	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now}
+	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now, memoryLimit: DefaultMemoryLimit}
 	for _, o := range opts {
 		o(s)
 	}
-	dsn := path
+	// DuckDB's buffer manager otherwise grows towards 80% of the machine's
+	// memory as the file grows; a fixed limit keeps a long-running
+	// persister's memory flat (pages beyond it are evicted to the file).
+	dsn := path + "?memory_limit=" + s.memoryLimit
 	if readOnly {
-		dsn += "?access_mode=read_only"
+		dsn += "&access_mode=read_only"
 	}
 	c, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
