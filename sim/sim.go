@@ -363,7 +363,6 @@ func (s *Sim) initAgent(a *agent) error {
 			s.setWeights(a)
 		}
 	}
-	a.cptyUsed = make([]float64, 0)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -250,6 +249,5 @@ func writeTable(w io.Writer, res *sim.Result) error {
 		fmt.Fprintf(w, ", %d policy evaluation errors (see --events)", res.PolicyErrors)
 	}
 	fmt.Fprintln(w)
-	_ = os.Stderr
 	return err
 }
