@@ -288,13 +288,7 @@ func (s *Store) stageRows(ctx context.Context, conn *sql.Conn, tableName string,
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if err := a.AppendRow(r...); err != nil {
-				a.Close()
-				return err
-			}
-		}
-		return a.CloseWithCancel(ctx)
+		return fill(ctx, a, rows)
 	})
 	if err != nil {
 		return 0, err
@@ -327,13 +321,7 @@ func (s *Store) appendRows(ctx context.Context, conn *sql.Conn, tableName string
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if err := a.AppendRow(r...); err != nil {
-				a.Close()
-				return err
-			}
-		}
-		return a.CloseWithCancel(ctx)
+		return fill(ctx, a, rows)
 	})
 	if err != nil {
 		return 0, err
@@ -449,4 +437,16 @@ func eventRow(rec schema.Record) ([]driver.Value, error) {
 		return nil, err
 	}
 	return []driver.Value{r.ExpID, r.Seq, it, r.EventType, jsonValue(r.Data), ts(r.Timestamp)}, nil
+}
+
+// fill appends rows to a and flushes it; on error the appender is closed
+// without flushing.
+func fill(ctx context.Context, a *duckdb.Appender, rows [][]driver.Value) error {
+	for _, r := range rows {
+		if err := a.AppendRow(r...); err != nil {
+			a.Close()
+			return err
+		}
+	}
+	return a.CloseWithCancel(ctx)
 }
