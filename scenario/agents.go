@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"math"
 	"strings"
 
 	"simcash/sim"
@@ -219,6 +220,11 @@ func amountDistribution(v yamlfile.Value) sim.Distribution {
 		d.Mean = mean.Float(0)
 		if mean.Present() && d.Mean <= 0 {
 			mean.Errorf("LogNormal mean must be > 0, got %v", d.Mean)
+		}
+		if mean.Present() && d.Mean > 0 && d.Mean < 100 {
+			// Older SimCash files give log-scale parameters here; the engine
+			// reads them as the amount's mean and standard deviation in cents.
+			mean.Warnf("LogNormal mean %v is read as the mean amount in cents (%v cents); if it is a log-scale mean, give the amount's mean instead (e^%v ~ %.0f cents)", d.Mean, d.Mean, d.Mean, math.Exp(d.Mean))
 		}
 		d.StdDev = nonNegFloat(m.Require("std_dev"), 0)
 	case "Exponential":
