@@ -268,12 +268,12 @@ func (c *Config) readConvergence(m yamlfile.Map) {
 	m.Known("max_iterations", "stability_threshold", "stability_window", "cv_threshold",
 		"regret_threshold", "improvement_threshold")
 	cc := &c.Convergence
-	cc.MaxIterations = atLeast(m.Get("max_iterations"), 50, 1)
-	cc.StabilityWindow = atLeast(m.Get("stability_window"), 5, 1)
-	cc.StabilityThreshold = nonNegative(m.Get("stability_threshold"), 0.05)
-	cc.CVThreshold = nonNegative(m.Get("cv_threshold"), 0.03)
-	cc.RegretThreshold = nonNegative(m.Get("regret_threshold"), 0.10)
-	cc.ImprovementThreshold = nonNegative(m.Get("improvement_threshold"), 0.01)
+	cc.MaxIterations = m.Get("max_iterations").IntAtLeast(50, 1)
+	cc.StabilityWindow = m.Get("stability_window").IntAtLeast(5, 1)
+	cc.StabilityThreshold = m.Get("stability_threshold").FloatAtLeast(0.05, 0)
+	cc.CVThreshold = m.Get("cv_threshold").FloatAtLeast(0.03, 0)
+	cc.RegretThreshold = m.Get("regret_threshold").FloatAtLeast(0.10, 0)
+	cc.ImprovementThreshold = m.Get("improvement_threshold").FloatAtLeast(0.01, 0)
 }
 
 func (c *Config) readLLM(m yamlfile.Map, dir string) {
@@ -291,15 +291,15 @@ func (c *Config) readLLM(m yamlfile.Map, dir string) {
 	if l.Temperature = temp.Float(0); l.Temperature < 0 {
 		temp.Errorf("must not be negative, got %g", l.Temperature)
 	}
-	l.MaxRetries = atLeast(m.Get("max_retries"), 3, 1)
+	l.MaxRetries = m.Get("max_retries").IntAtLeast(3, 1)
 	to := m.Get("timeout_seconds")
 	if l.TimeoutSeconds = to.Float(120); l.TimeoutSeconds <= 0 {
 		to.Errorf("must be above 0, got %g", l.TimeoutSeconds)
 	}
 	l.ReasoningEffort = m.Get("reasoning_effort").String("")
-	l.ThinkingBudget = atLeast(m.Get("thinking_budget"), 0, 0)
+	l.ThinkingBudget = m.Get("thinking_budget").IntAtLeast(0, 0)
 	l.BaseURL = m.Get("base_url").String("")
-	l.MaxTokens = atLeast(m.Get("max_tokens"), 0, 0)
+	l.MaxTokens = m.Get("max_tokens").IntAtLeast(0, 0)
 	l.SystemPrompt = m.Get("system_prompt").String("")
 	if f := m.Get("system_prompt_file"); f.Present() {
 		l.SystemPromptFile = f.String("")
@@ -469,24 +469,6 @@ func (c *Config) readInitialPolicies(m yamlfile.Map, dir string) {
 		}
 		c.InitialPolicies[agent] = json.RawMessage(raw)
 	})
-}
-
-// atLeast reads an int with a default and a lower bound.
-func atLeast(v yamlfile.Value, def, minimum int) int {
-	n := v.Int(def)
-	if n < minimum {
-		v.Errorf("must be at least %d, got %d", minimum, n)
-	}
-	return n
-}
-
-// nonNegative reads a float with a default that must not be negative.
-func nonNegative(v yamlfile.Value, def float64) float64 {
-	f := v.Float(def)
-	if f < 0 {
-		v.Errorf("must not be negative, got %g", f)
-	}
-	return f
 }
 
 func resolve(dir, p string) string {

@@ -130,7 +130,7 @@ func (l *loader) arrivals(id string, m yamlfile.Map) *sim.ArrivalConfig {
 	m.Known("rate_per_tick", "amount_distribution", "counterparty_weights", "deadline_range",
 		"priority", "priority_distribution", "divisible")
 	ac := &sim.ArrivalConfig{
-		RatePerTick: nonNegFloat(m.Require("rate_per_tick"), 0),
+		RatePerTick: m.Require("rate_per_tick").FloatAtLeast(0, 0),
 		Amount:      amountDistribution(m.Require("amount_distribution")),
 		Divisible:   m.Get("divisible").Bool(false),
 		Priority:    intRange(m.Get("priority"), DefaultPriority, 0, 10),
@@ -143,7 +143,7 @@ func (l *loader) arrivals(id string, m yamlfile.Map) *sim.ArrivalConfig {
 			if !l.counterparty(wm.KeyAt(cp), id, cp) {
 				return
 			}
-			f := nonNegFloat(v, 0)
+			f := v.FloatAtLeast(0, 0)
 			ac.CounterpartyWeights[cp] = f
 			sum += f
 		})
@@ -212,7 +212,7 @@ func amountDistribution(v yamlfile.Value) sim.Distribution {
 		m.Known("type", "mean", "std_dev")
 		d.Kind = sim.Normal
 		d.Mean = m.Require("mean").Float(0)
-		d.StdDev = nonNegFloat(m.Require("std_dev"), 0)
+		d.StdDev = m.Require("std_dev").FloatAtLeast(0, 0)
 	case "LogNormal":
 		m.Known("type", "mean", "std_dev")
 		d.Kind = sim.LogNormal
@@ -226,7 +226,7 @@ func amountDistribution(v yamlfile.Value) sim.Distribution {
 			// reads them as the amount's mean and standard deviation in cents.
 			mean.Warnf("LogNormal mean %v is read as the mean amount in cents (%v cents); if it is a log-scale mean, give the amount's mean instead (e^%v ~ %.0f cents)", d.Mean, d.Mean, d.Mean, math.Exp(d.Mean))
 		}
-		d.StdDev = nonNegFloat(m.Require("std_dev"), 0)
+		d.StdDev = m.Require("std_dev").FloatAtLeast(0, 0)
 	case "Exponential":
 		m.Known("type", "lambda")
 		d.Kind = sim.Exponential

@@ -147,10 +147,10 @@ func (l *loader) schedule(v yamlfile.Value, e *sim.Event) {
 	switch t.String("") {
 	case "OneTime":
 		m.Known("type", "tick")
-		e.Tick = nonNegInt(m.Require("tick"))
+		e.Tick = m.Require("tick").IntAtLeast(0, 0)
 	case "Repeating":
 		m.Known("type", "start_tick", "interval", "end_tick")
-		e.Tick = nonNegInt(m.Require("start_tick"))
+		e.Tick = m.Require("start_tick").IntAtLeast(0, 0)
 		e.Interval = positiveInt(m.Require("interval"))
 		if et := m.Get("end_tick"); et.Present() {
 			et.Errorf("not implemented: end_tick on Repeating schedules (sim.Event has no end)")
@@ -164,13 +164,4 @@ func (l *loader) schedule(v yamlfile.Value, e *sim.Event) {
 	if end := l.cfg.TicksPerDay * l.cfg.NumDays; end > 0 && e.Tick >= end {
 		v.Warnf("tick %d is at or after the end of the run (%d ticks); the event never happens", e.Tick, end)
 	}
-}
-
-func nonNegInt(v yamlfile.Value) int {
-	n := v.Int(0)
-	if n < 0 {
-		v.Errorf("must be >= 0, got %d", n)
-		return 0
-	}
-	return n
 }

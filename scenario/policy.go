@@ -73,7 +73,7 @@ func inlineParams(m yamlfile.Map, names ...string) map[string]float64 {
 	out := map[string]float64{}
 	for _, n := range names {
 		if v := m.Get(n); v.Present() {
-			out[n] = nonNegFloat(v, 0)
+			out[n] = v.FloatAtLeast(0, 0)
 		}
 	}
 	return out

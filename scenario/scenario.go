@@ -180,15 +180,6 @@ func nonNegMoney(v yamlfile.Value, def int64) int64 {
 	return n
 }
 
-func nonNegFloat(v yamlfile.Value, def float64) float64 {
-	f := v.Float(def)
-	if f < 0 {
-		v.Errorf("must not be negative, got %v", f)
-		return def
-	}
-	return f
-}
-
 // fraction reads a value in [0, 1].
 func fraction(v yamlfile.Value, def float64) float64 {
 	f := v.Float(def)
@@ -281,11 +272,11 @@ func costRates(v yamlfile.Value) sim.CostRates {
 	m.Known("overdraft_bps_per_tick", "delay_cost_per_tick_per_cent", "collateral_cost_per_tick_bps",
 		"liquidity_cost_per_tick_bps", "eod_penalty_per_transaction", "eod_penalty", "deadline_penalty",
 		"split_friction_cost", "overdue_delay_multiplier", "priority_delay_multipliers")
-	c.OverdraftBpsPerTick = nonNegFloat(m.Get("overdraft_bps_per_tick"), c.OverdraftBpsPerTick)
-	c.DelayCostPerTickPerCent = nonNegFloat(m.Get("delay_cost_per_tick_per_cent"), c.DelayCostPerTickPerCent)
-	c.CollateralCostPerTickBps = nonNegFloat(m.Get("collateral_cost_per_tick_bps"), c.CollateralCostPerTickBps)
-	c.LiquidityCostPerTickBps = nonNegFloat(m.Get("liquidity_cost_per_tick_bps"), c.LiquidityCostPerTickBps)
-	c.OverdueDelayMultiplier = nonNegFloat(m.Get("overdue_delay_multiplier"), c.OverdueDelayMultiplier)
+	c.OverdraftBpsPerTick = m.Get("overdraft_bps_per_tick").FloatAtLeast(c.OverdraftBpsPerTick, 0)
+	c.DelayCostPerTickPerCent = m.Get("delay_cost_per_tick_per_cent").FloatAtLeast(c.DelayCostPerTickPerCent, 0)
+	c.CollateralCostPerTickBps = m.Get("collateral_cost_per_tick_bps").FloatAtLeast(c.CollateralCostPerTickBps, 0)
+	c.LiquidityCostPerTickBps = m.Get("liquidity_cost_per_tick_bps").FloatAtLeast(c.LiquidityCostPerTickBps, 0)
+	c.OverdueDelayMultiplier = m.Get("overdue_delay_multiplier").FloatAtLeast(c.OverdueDelayMultiplier, 0)
 	c.SplitFrictionCost = nonNegMoney(m.Get("split_friction_cost"), c.SplitFrictionCost)
 	c.DeadlinePenalty = penalty(m.Get("deadline_penalty"), c.DeadlinePenalty)
 
@@ -301,9 +292,9 @@ func costRates(v yamlfile.Value) sim.CostRates {
 		pmm := pm.Map()
 		pmm.Known("urgent_multiplier", "normal_multiplier", "low_multiplier")
 		c.PriorityDelayMultipliers = &sim.PriorityDelayMultipliers{
-			Urgent: nonNegFloat(pmm.Get("urgent_multiplier"), 1),
-			Normal: nonNegFloat(pmm.Get("normal_multiplier"), 1),
-			Low:    nonNegFloat(pmm.Get("low_multiplier"), 1),
+			Urgent: pmm.Get("urgent_multiplier").FloatAtLeast(1, 0),
+			Normal: pmm.Get("normal_multiplier").FloatAtLeast(1, 0),
+			Low:    pmm.Get("low_multiplier").FloatAtLeast(1, 0),
 		}
 	}
 	return c
@@ -326,7 +317,7 @@ func penalty(v yamlfile.Value, def sim.Penalty) sim.Penalty {
 		return sim.Penalty{Amount: nonNegMoney(m.Require("amount"), 0)}
 	case "rate":
 		m.Known("mode", "bps_per_event")
-		return sim.Penalty{Rate: true, BpsPerEvent: nonNegFloat(m.Require("bps_per_event"), 0)}
+		return sim.Penalty{Rate: true, BpsPerEvent: m.Require("bps_per_event").FloatAtLeast(0, 0)}
 	case "":
 		return def
 	}

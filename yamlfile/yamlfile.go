@@ -526,3 +526,24 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// FloatAtLeast returns a number that must be >= minimum (def when absent);
+// a smaller one is recorded as an error and def is returned.
+func (v Value) FloatAtLeast(def, minimum float64) float64 {
+	f := v.Float(def)
+	if f < minimum {
+		v.Errorf("must be at least %g, got %g", minimum, f)
+		return def
+	}
+	return f
+}
+
+// IntAtLeast is FloatAtLeast for integers.
+func (v Value) IntAtLeast(def, minimum int) int {
+	n := v.Int(def)
+	if n < minimum {
+		v.Errorf("must be at least %d, got %d", minimum, n)
+		return def
+	}
+	return n
+}
