@@ -265,6 +265,9 @@ type iterEval struct {
 	base    map[string][]int64    // bootstrap: per-sample costs of the current policy
 	summary map[string]string     // event summary per agent
 	result  *sim.Result
+	// changed is set once a proposal is accepted this iteration: result no
+	// longer describes the policies in force.
+	changed bool
 }
 
 func (l *loop) run() (*Outcome, error) {
@@ -555,6 +558,7 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 	if accepted {
 		typ = "policy_accepted"
 		l.current[agent] = cand
+		ev.changed = true
 	}
 	if err := l.event(i, typ, map[string]any{"agent": agent, "old_cost": oldMean, "new_cost": newMean, "reason": reason, "parameters": cand.Params()}); err != nil {
 		return false, err
@@ -603,9 +607,13 @@ func (l *loop) paired(i int, agent string, cand *policy.Policy, ev *iterEval) (o
 		return ev.base[agent], newC, l.seedFor(i, agent), err
 	}
 	seed = l.seedFor(i, agent)
-	_, before, err := l.eval.simulate(l.current, seed)
-	if err != nil {
-		return nil, nil, 0, err
+	before := ev.result
+	if ev.changed || seed != ev.seed {
+		// The iteration's own run no longer matches: simulate the
+		// current policies on this agent's seed.
+		if _, before, err = l.eval.simulate(l.current, seed); err != nil {
+			return nil, nil, 0, err
+		}
 	}
 	trial := maps.Clone(l.current)
 	trial[agent] = cand
