@@ -4,18 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"simcash/llm"
+	"simcash/llm/llmtest"
 	"simcash/optimizer/llmopt"
 	"simcash/schema"
 )
@@ -26,60 +24,15 @@ import (
 // scripted answers.
 
 // llmReply is one scripted HTTP answer of the fake provider.
-type llmReply struct {
-	status int
-	header map[string]string
-	body   string
-	block  bool // hold the request until the client gives up
-}
+type llmReply = llmtest.Reply
 
-// fakeProvider answers requests with scripted replies in order; the last
-// reply repeats.
-type fakeProvider struct {
-	srv     *httptest.Server
-	path    string
-	release chan struct{}
-
-	mu      sync.Mutex
-	replies []llmReply
-	bodies  []string
-}
-
-func newFakeProvider(t *testing.T, path string, replies []llmReply) *fakeProvider {
-	t.Helper()
-	f := &fakeProvider{path: path, replies: replies, release: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.bodies = append(f.bodies, string(raw))
-		rep := f.replies[min(len(f.bodies)-1, len(f.replies)-1)]
-		f.mu.Unlock()
-		if r.URL.Path != f.path {
-			http.Error(w, `{"error":{"message":"no such path `+r.URL.Path+`"}}`, http.StatusNotFound)
-			return
-		}
-		if rep.block {
-			select {
-			case <-r.Context().Done():
-			case <-f.release:
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(rep.status)
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	t.Cleanup(func() { close(f.release); f.srv.Close() })
-	return f
-}
-
-func (f *fakeProvider) requests() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.bodies...)
+// requestBodies returns the bodies the fake provider was sent, in order.
+func requestBodies(f *llmtest.Server) []string {
+	var out []string
+	for _, r := range f.Requests() {
+		out = append(out, string(r.Body))
+	}
+	return out
 }
 
 // wire is what differs between the two provider formats.
@@ -93,37 +46,19 @@ type wire struct {
 
 var (
 	openaiWire = wire{
-		provider: llm.ProviderOpenAI, path: "/v1/chat/completions",
+		provider: llm.ProviderOpenAI, path: llmtest.OpenAIPath,
 		baseURL: func(u string) string { return u + "/v1/" },
-		ok: func(text string, in, out int) llmReply {
-			b, _ := json.Marshal(map[string]any{
-				"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "test-model",
-				"choices": []any{map[string]any{
-					"index": 0, "finish_reason": "stop",
-					"message": map[string]any{"role": "assistant", "content": text, "refusal": nil},
-				}},
-				"usage": map[string]any{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out},
-			})
-			return llmReply{status: http.StatusOK, body: string(b)}
-		},
+		ok:      llmtest.OpenAI,
 		fail: func(status int) llmReply {
-			return llmReply{status: status, body: fmt.Sprintf(`{"error":{"message":%q,"type":"server_error","param":null,"code":null}}`, http.StatusText(status))}
+			return llmtest.OpenAIError(status, "server_error", http.StatusText(status))
 		},
 	}
 	anthropicWire = wire{
-		provider: llm.ProviderAnthropic, path: "/v1/messages",
+		provider: llm.ProviderAnthropic, path: llmtest.AnthropicPath,
 		baseURL: func(u string) string { return u },
-		ok: func(text string, in, out int) llmReply {
-			b, _ := json.Marshal(map[string]any{
-				"id": "msg_1", "type": "message", "role": "assistant", "model": "test-model",
-				"content":     []any{map[string]any{"type": "text", "text": text}},
-				"stop_reason": "end_turn", "stop_sequence": nil,
-				"usage": map[string]any{"input_tokens": in, "output_tokens": out},
-			})
-			return llmReply{status: http.StatusOK, body: string(b)}
-		},
+		ok:      func(text string, in, out int) llmReply { return llmtest.Anthropic(text, in, out, "") },
 		fail: func(status int) llmReply {
-			return llmReply{status: status, body: fmt.Sprintf(`{"type":"error","error":{"type":"api_error","message":%q}}`, http.StatusText(status))}
+			return llmtest.AnthropicError(status, "api_error", http.StatusText(status))
 		},
 	}
 )
@@ -221,14 +156,14 @@ var managesRE = regexp.MustCompile(`You manage bank (\S+?)\.? Iteration`)
 // <provider>:test-model against a fake provider.
 func runLLM(t *testing.T, w wire, replies []llmReply, iterations int, timeout time.Duration) *llmRun {
 	t.Helper()
-	f := newFakeProvider(t, w.path, replies)
+	f := llmtest.New(t, w.path, replies...)
 	r := loadExperiment(t, filepath.Join(repoRoot(t), "testdata/experiments/exp1.yaml"))
 	if err := r.Config.ApplyOverrides(Overrides{Model: w.provider + ":test-model", MaxIterations: iterations}); err != nil {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	client, err := llm.New(llm.Config{
-		Provider: r.Config.LLM.Provider, Model: r.Config.LLM.ModelName, BaseURL: w.baseURL(f.srv.URL),
+		Provider: r.Config.LLM.Provider, Model: r.Config.LLM.ModelName, BaseURL: w.baseURL(f.URL),
 		APIKey: "test-key", Timeout: timeout, MaxTransportRetries: 2,
 		Backoff: func(int) time.Duration { return time.Millisecond }, Logger: quiet,
 	})
@@ -243,7 +178,7 @@ func runLLM(t *testing.T, w wire, replies []llmReply, iterations int, timeout ti
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	run := &llmRun{out: out, records: r.Sink.(*Memory).Records, requests: f.requests()}
+	run := &llmRun{out: out, records: r.Sink.(*Memory).Records, requests: requestBodies(f)}
 
 	// Every case: the run completes.
 	last, ok := run.records[len(run.records)-1].(*schema.ExperimentCompleted)
@@ -520,7 +455,7 @@ func TestLoopWithLLMOptimizer(t *testing.T) {
 			name: "429 then success", wire: openaiWire, iterations: 1,
 			replies: func(w wire) []llmReply {
 				busy := w.fail(http.StatusTooManyRequests)
-				busy.header = map[string]string{"Retry-After-Ms": "1"}
+				busy.Header = map[string]string{"Retry-After-Ms": "1"}
 				return []llmReply{busy, w.ok(good, scriptPromptTokens, scriptCompletionTokens)}
 			},
 			check: func(t *testing.T, run *llmRun) {
@@ -576,7 +511,7 @@ func TestLoopWithLLMOptimizer(t *testing.T) {
 		},
 		{
 			name: "timeout", wire: openaiWire, iterations: 1, timeout: 50 * time.Millisecond,
-			replies: func(w wire) []llmReply { return []llmReply{{block: true}} },
+			replies: func(w wire) []llmReply { return []llmReply{{Block: true}} },
 			check: func(t *testing.T, run *llmRun) {
 				errs := run.events("llm_error")
 				if len(errs) != 2 {

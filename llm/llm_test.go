@@ -2,112 +2,54 @@ package llm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"simcash/llm/llmtest"
 )
 
-// reply is one scripted HTTP answer.
-type reply struct {
-	status int
-	header map[string]string
-	body   string
-	block  bool // wait until the request is cancelled or the server releases
-}
+// reply is one scripted HTTP answer of the shared fake provider.
+type reply = llmtest.Reply
 
-// recorded is what the fake server saw.
+// recorded is what the fake server saw, body decoded.
 type recorded struct {
 	path   string
 	header http.Header
 	body   map[string]any
 }
 
-// fakeServer answers with scripted replies in order; the last one repeats.
-type fakeServer struct {
-	t       *testing.T
-	srv     *httptest.Server
-	release chan struct{}
-
-	mu      sync.Mutex
-	replies []reply
-	seen    []recorded
-}
+// fakeServer adapts llmtest.Server to these tests' recorded requests.
+type fakeServer struct{ srv *llmtest.Server }
 
 func newFakeServer(t *testing.T, wantPath string, replies ...reply) *fakeServer {
 	t.Helper()
-	f := &fakeServer{t: t, replies: replies, release: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		_ = json.Unmarshal(raw, &body)
-		f.mu.Lock()
-		f.seen = append(f.seen, recorded{path: r.URL.Path, header: r.Header.Clone(), body: body})
-		rep := f.replies[min(len(f.seen)-1, len(f.replies)-1)]
-		f.mu.Unlock()
-		if r.URL.Path != wantPath {
-			http.Error(w, `{"error":{"message":"no such path"}}`, http.StatusNotFound)
-			return
-		}
-		if rep.block {
-			select {
-			case <-r.Context().Done():
-			case <-f.release:
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(rep.status)
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	// Unblock handlers before Close waits for them.
-	t.Cleanup(func() { close(f.release); f.srv.Close() })
-	return f
+	return &fakeServer{srv: llmtest.New(t, wantPath, replies...)}
 }
 
 func (f *fakeServer) requests() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.seen...)
+	var out []recorded
+	for _, r := range f.srv.Requests() {
+		out = append(out, recorded{path: r.Path, header: r.Header, body: r.JSON()})
+	}
+	return out
 }
 
 func openaiOK(text string, prompt, completion int) reply {
-	b, _ := json.Marshal(map[string]any{
-		"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "test-model",
-		"choices": []any{map[string]any{
-			"index": 0, "finish_reason": "stop",
-			"message": map[string]any{"role": "assistant", "content": text, "refusal": nil},
-		}},
-		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-	})
-	return reply{status: 200, body: string(b)}
+	return llmtest.OpenAI(text, prompt, completion)
 }
 
 func openaiErr(status int, msg string) reply {
-	return reply{status: status, body: fmt.Sprintf(`{"error":{"message":%q,"type":"invalid_request_error","param":null,"code":null}}`, msg)}
+	return llmtest.OpenAIError(status, "invalid_request_error", msg)
 }
 
 func anthropicOK(text string, in, out int) reply {
-	b, _ := json.Marshal(map[string]any{
-		"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
-		"content": []any{
-			map[string]any{"type": "thinking", "thinking": "let me think", "signature": "sig"},
-			map[string]any{"type": "text", "text": text},
-		},
-		"stop_reason": "end_turn", "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": in, "output_tokens": out},
-	})
-	return reply{status: 200, body: string(b)}
+	return llmtest.Anthropic(text, in, out, "let me think")
 }
 
 // anthropicKey returns the key however the SDK sent it (this SDK version
@@ -119,9 +61,7 @@ func anthropicKey(h http.Header) string {
 	return strings.TrimPrefix(h.Get("Authorization"), "Bearer ")
 }
 
-func anthropicErr(status int, typ, msg string) reply {
-	return reply{status: status, body: fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":%q}}`, typ, msg)}
-}
+func anthropicErr(status int, typ, msg string) reply { return llmtest.AnthropicError(status, typ, msg) }
 
 // provider bundles what differs between the two wire formats.
 type provider struct {
@@ -134,13 +74,13 @@ type provider struct {
 
 var providers = []provider{
 	{
-		name: ProviderOpenAI, path: "/v1/chat/completions",
+		name: ProviderOpenAI, path: llmtest.OpenAIPath,
 		baseURL: func(u string) string { return u + "/v1/" },
 		ok:      openaiOK,
 		err:     func(s int) reply { return openaiErr(s, http.StatusText(s)) },
 	},
 	{
-		name: ProviderAnthropic, path: "/v1/messages",
+		name: ProviderAnthropic, path: llmtest.AnthropicPath,
 		baseURL: func(u string) string { return u },
 		ok:      anthropicOK,
 		err:     func(s int) reply { return anthropicErr(s, "api_error", http.StatusText(s)) },
@@ -167,7 +107,7 @@ func newTestClient(t *testing.T, p provider, f *fakeServer, mod func(*Config)) C
 }
 
 func TestOpenAIRequestAndResponse(t *testing.T) {
-	f := newFakeServer(t, "/v1/chat/completions", openaiOK(`{"version":"1.0"}`, 120, 45))
+	f := newFakeServer(t, llmtest.OpenAIPath, openaiOK(`{"version":"1.0"}`, 120, 45))
 	c := newTestClient(t, providers[0], f, nil)
 	resp, err := c.Complete(context.Background(), Request{System: "sys text", User: "user text", Temperature: 0.5, MaxTokens: 300})
 	if err != nil {
@@ -201,7 +141,7 @@ func TestOpenAIRequestAndResponse(t *testing.T) {
 }
 
 func TestOpenAIReasoningEffortOmitsTemperature(t *testing.T) {
-	f := newFakeServer(t, "/v1/chat/completions", openaiOK("x", 1, 1))
+	f := newFakeServer(t, llmtest.OpenAIPath, openaiOK("x", 1, 1))
 	c := newTestClient(t, providers[0], f, nil)
 	if _, err := c.Complete(context.Background(), Request{User: "u", Model: "override", Temperature: 0.7, ReasoningEffort: "high"}); err != nil {
 		t.Fatal(err)
@@ -252,7 +192,7 @@ func TestAnthropicRequestAndResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeServer(t, "/v1/messages", anthropicOK("the answer", 77, 33))
+			f := newFakeServer(t, llmtest.AnthropicPath, anthropicOK("the answer", 77, 33))
 			c := newTestClient(t, providers[1], f, nil)
 			resp, err := c.Complete(context.Background(), tt.req)
 			if err != nil {
@@ -308,7 +248,7 @@ func TestTransportRetries(t *testing.T) {
 				{name: "401 fails at once", replies: []reply{p.err(401)}, wantPerm: "API key", wantCalls: 1},
 				{name: "404 fails at once", replies: []reply{p.err(404)}, wantPerm: "unknown model", wantCalls: 1},
 				{name: "400 fails at once", replies: []reply{p.err(400)}, wantPerm: "rejected", wantCalls: 1},
-				{name: "non-JSON 200 fails at once", replies: []reply{{status: 200, body: "<html>proxy login</html>"}}, wantPerm: "llm: " + p.name, wantCalls: 1},
+				{name: "non-JSON 200 fails at once", replies: []reply{{Status: 200, Body: "<html>proxy login</html>"}}, wantPerm: "llm: " + p.name, wantCalls: 1},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -343,10 +283,10 @@ func TestTransportRetries(t *testing.T) {
 
 func TestTruncatedAnswer(t *testing.T) {
 	cut := map[string]reply{
-		ProviderOpenAI: {status: 200, body: `{"id":"c","object":"chat.completion","created":1,"model":"m",` +
+		ProviderOpenAI: {Status: 200, Body: `{"id":"c","object":"chat.completion","created":1,"model":"m",` +
 			`"choices":[{"index":0,"finish_reason":"length","message":{"role":"assistant","content":"{\"version\":","refusal":null}}],` +
 			`"usage":{"prompt_tokens":5,"completion_tokens":100,"total_tokens":105}}`},
-		ProviderAnthropic: {status: 200, body: `{"id":"m","type":"message","role":"assistant","model":"m",` +
+		ProviderAnthropic: {Status: 200, Body: `{"id":"m","type":"message","role":"assistant","model":"m",` +
 			`"content":[{"type":"text","text":"{\"version\":"}],"stop_reason":"max_tokens","stop_sequence":null,` +
 			`"usage":{"input_tokens":5,"output_tokens":100}}`},
 	}
@@ -373,7 +313,7 @@ func TestTruncatedAnswer(t *testing.T) {
 func TestTimeoutIsTransient(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p.name, func(t *testing.T) {
-			f := newFakeServer(t, p.path, reply{block: true})
+			f := newFakeServer(t, p.path, reply{Block: true})
 			c := newTestClient(t, p, f, func(c *Config) { c.Timeout = 50 * time.Millisecond; c.MaxTransportRetries = 1 })
 			_, err := c.Complete(context.Background(), Request{User: "u"})
 			if !errors.Is(err, ErrUnavailable) {
@@ -388,7 +328,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 
 func TestTimeoutThenSuccess(t *testing.T) {
 	p := providers[0]
-	f := newFakeServer(t, p.path, reply{block: true}, p.ok("late but fine", 3, 4))
+	f := newFakeServer(t, p.path, reply{Block: true}, p.ok("late but fine", 3, 4))
 	c := newTestClient(t, p, f, func(c *Config) { c.Timeout = 50 * time.Millisecond })
 	resp, err := c.Complete(context.Background(), Request{User: "u"})
 	if err != nil || resp.Retries != 1 || resp.Text != "late but fine" {
@@ -422,7 +362,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := providers[0]
 			limited := p.err(429)
-			limited.header = tt.header
+			limited.Header = tt.header
 			f := newFakeServer(t, p.path, limited, p.ok("ok", 1, 1))
 			var backoffCalls []int
 			c := newTestClient(t, p, f, func(c *Config) {
@@ -473,9 +413,9 @@ func TestAPIKeys(t *testing.T) {
 	}{
 		{name: "openai env key", provider: providers[0], env: map[string]string{"OPENAI_API_KEY": "sk-env"}, header: "Authorization", want: "Bearer sk-env"},
 		{name: "anthropic env key", provider: providers[1], env: map[string]string{"ANTHROPIC_API_KEY": "ak-env"}, header: "Authorization", want: "Bearer ak-env"},
-		{name: "google gemini key", provider: provider{name: ProviderGoogle, path: "/v1/chat/completions", baseURL: providers[0].baseURL, ok: openaiOK},
+		{name: "google gemini key", provider: provider{name: ProviderGoogle, path: llmtest.OpenAIPath, baseURL: providers[0].baseURL, ok: openaiOK},
 			env: map[string]string{"GEMINI_API_KEY": "g-env"}, header: "Authorization", want: "Bearer g-env"},
-		{name: "google key wins over gemini", provider: provider{name: ProviderGoogle, path: "/v1/chat/completions", baseURL: providers[0].baseURL, ok: openaiOK},
+		{name: "google key wins over gemini", provider: provider{name: ProviderGoogle, path: llmtest.OpenAIPath, baseURL: providers[0].baseURL, ok: openaiOK},
 			env: map[string]string{"GOOGLE_API_KEY": "g1", "GEMINI_API_KEY": "g2"}, header: "Authorization", want: "Bearer g1"},
 		{name: "local server needs no key", provider: providers[0], header: "Authorization", want: "Bearer " + placeholderKey},
 		{name: "local anthropic-compatible needs no key", provider: providers[1], header: "Authorization", want: "Bearer " + placeholderKey},
@@ -515,7 +455,7 @@ func TestAPIKeys(t *testing.T) {
 }
 
 func TestGoogleThinkingBudget(t *testing.T) {
-	f := newFakeServer(t, "/v1/chat/completions", openaiOK("ok", 1, 1))
+	f := newFakeServer(t, llmtest.OpenAIPath, openaiOK("ok", 1, 1))
 	c, err := New(Config{Provider: ProviderGoogle, Model: "gemini-x", BaseURL: f.srv.URL + "/v1/", APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
