@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"simcash/policy"
+	"simcash/scenario"
 	"simcash/sim"
 )
 
@@ -25,7 +26,7 @@ func (e *evaluator) simulate(pols map[string]*policy.Policy, seed int64) (*sim.S
 	cfg.Agents = slices.Clone(e.scn.Agents)
 	for i := range cfg.Agents {
 		if p, ok := pols[cfg.Agents[i].ID]; ok {
-			cfg.Agents[i].Policy = p
+			scenario.ApplyRunnerPolicy(&cfg.Agents[i], p)
 		}
 	}
 	cfg.Seed = uint64(seed)
@@ -168,7 +169,7 @@ func (e *evaluator) costs(set *sampleSet, pol *policy.Policy) ([]int64, error) {
 func runSample(base *sim.Config, pol *policy.Policy) (int64, error) {
 	cfg := *base
 	agents := [3]sim.AgentConfig{base.Agents[0], base.Agents[1], base.Agents[2]}
-	agents[1].Policy = pol
+	scenario.ApplyRunnerPolicy(&agents[1], pol)
 	cfg.Agents = agents[:]
 	s, err := sim.New(&cfg, sim.WithoutBalanceHistory())
 	if err != nil {

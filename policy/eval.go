@@ -324,3 +324,16 @@ func (p *Policy) ReleasesAll() bool {
 	}
 	return true
 }
+
+// Uses reports whether tree t of p has an action node of the given kind.
+func (p *Policy) Uses(t Tree, kind ActionKind) bool {
+	if !p.Has(t) {
+		return false
+	}
+	for i := range p.trees[t].acts {
+		if p.trees[t].acts[i].kind == kind {
+			return true
+		}
+	}
+	return false
+}

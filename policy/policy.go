@@ -21,6 +21,9 @@ type Policy struct {
 	stateKeys []string
 	trees     [NumTrees]*program
 	opt       *compiledOptions // kept so WithParams re-checks constraints
+	// builtin marks a named built-in (Fifo, Deadline, ...): SimCash's engine
+	// reads a pool fraction only from a JSON policy's parameters.
+	builtin bool
 }
 
 // ParamType is the type of a constrained parameter.
@@ -279,7 +282,26 @@ func (p *Policy) WithParams(set map[string]float64) (*Policy, error) {
 		}
 		params[k] = v
 	}
-	return build(p.doc, params, p.opt)
+	q, err := build(p.doc, params, p.opt)
+	if q != nil {
+		q.builtin = p.builtin
+	}
+	return q, err
+}
+
+// IsBuiltin reports whether p is one of the named built-ins rather than a
+// JSON policy (FromJson, Inline, InlineJson).
+func (p *Policy) IsBuiltin() bool { return p != nil && p.builtin }
+
+// AsJSON returns p as a JSON policy: the same trees and parameters, no
+// longer marked as a built-in.
+func (p *Policy) AsJSON() *Policy {
+	if !p.builtin {
+		return p
+	}
+	q := *p
+	q.builtin = false
+	return &q
 }
 
 // StateKeys returns the bank_state_* register names the policy uses; the
@@ -307,7 +329,11 @@ func Builtin(name string) (*Policy, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown built-in policy %q (want Fifo, Deadline or LiquidityAware)", name)
 	}
-	return Parse([]byte(src))
+	p, err := Parse([]byte(src))
+	if p != nil {
+		p.builtin = true
+	}
+	return p, err
 }
 
 // BuiltinNames lists the names Builtin accepts.

@@ -68,6 +68,7 @@ func (l *loader) agent(id string, m yamlfile.Map) sim.AgentConfig {
 	a.PostedCollateral = nonNegMoney(m.Get("posted_collateral"), 0)
 	a.CollateralHaircut = fraction(m.Get("collateral_haircut"), DefaultHaircut)
 	a.MaxCollateralCapacity = nonNegMoney(m.Get("max_collateral_capacity"), DefaultCollateralCapFactor*a.UnsecuredCap)
+	a.MaxCollateralCapacityDefault = !m.Get("max_collateral_capacity").Present()
 	a.LiquidityPool = nonNegMoney(m.Get("liquidity_pool"), 0)
 	if v := m.Get("liquidity_allocation_fraction"); v.Present() {
 		f := fraction(v, 1)

@@ -108,15 +108,39 @@ type AgentConfig struct {
 	PostedCollateral      int64
 	CollateralHaircut     float64 // default 0.02
 	MaxCollateralCapacity int64   // default 10 x UnsecuredCap
+	// MaxCollateralCapacityDefault: no capacity was configured, so it is
+	// 10 x the unsecured cap in force (which CollateralAdjustment moves).
+	MaxCollateralCapacityDefault bool
 	LiquidityPool         int64   // 0 = no pool
-	// LiquidityAllocationFraction is the scenario's fraction, used when the
-	// policy has no initial_liquidity_fraction; nil means 1.0.
+	// LiquidityAllocationFraction is the fraction of the pool allocated on
+	// day 0; nil means 1.0. Later days use the policy's
+	// initial_liquidity_fraction (JSON policies), else 1.0.
 	LiquidityAllocationFraction *float64
 	BilateralLimits             map[string]int64 // counterparty -> daily outflow cap
 	MultilateralLimit           *int64           // daily outflow cap
 
 	Policy   *policy.Policy
 	Arrivals *ArrivalConfig // nil: no stochastic arrivals
+	// Bands are per-priority-band arrivals (arrival_bands), instead of
+	// Arrivals.
+	Bands *ArrivalBands
+}
+
+// ArrivalBands drive an agent's arrivals per priority band: urgent
+// (priority 8-10), normal (4-7) and low (0-3), each drawn uniformly within
+// its band. Nil bands are off.
+type ArrivalBands struct {
+	Urgent, Normal, Low *ArrivalBand
+}
+
+// ArrivalBand is one band's arrival process.
+type ArrivalBand struct {
+	RatePerTick         float64
+	Amount              Distribution
+	CounterpartyWeights map[string]float64
+	DeadlineMin         int
+	DeadlineMax         int
+	Divisible           bool
 }
 
 // ArrivalConfig drives the agent's stochastic payments.
@@ -128,7 +152,7 @@ type ArrivalConfig struct {
 	DeadlineMin         int
 	DeadlineMax         int
 	Priority            int
-	PriorityDist        *Distribution // one draw when set
+	PriorityDist        *Distribution // Uniform or Categorical; one draw when set
 	Divisible           bool
 }
 
@@ -140,6 +164,7 @@ const (
 	Normal
 	LogNormal
 	Exponential
+	Categorical // priorities only: Values with Weights
 )
 
 // Distribution of payment amounts (cents) or priorities.
@@ -150,6 +175,9 @@ type Distribution struct {
 	Mean   float64 // Normal, LogNormal (moments of the amount)
 	StdDev float64
 	Lambda float64 // Exponential
+	// Categorical
+	Values  []int64
+	Weights []float64
 }
 
 // EventKind is a scenario event type.

@@ -28,7 +28,7 @@ func (s *Sim) fillAgentContext(a *agent) {
 	v[policy.FPostedCollateral] = float64(a.posted)
 	v[policy.FMaxCollateralCapacity] = float64(a.maxColl)
 	v[policy.FRemainingCollateralCapacity] = float64(max(0, a.maxColl-a.posted))
-	collValue := int64(floorF(float64(a.posted) * (1 - a.haircut)))
+	collValue := int64(math.Floor(float64(a.posted) * (1 - a.haircut)))
 	v[policy.FExcessCollateral] = float64(max(0, collValue-max(0, used-a.unsecuredCap)))
 	v[policy.FCollateralHaircut] = a.haircut
 	if allowed > 0 {
@@ -50,7 +50,7 @@ func (s *Sim) fillAgentContext(a *agent) {
 		v[policy.FLiquidityPressure] = 0
 	}
 	if a.budgetOn {
-		v[policy.FReleaseBudgetRemaining] = a.budgetLeft
+		v[policy.FReleaseBudgetRemaining] = float64(a.budgetLeft)
 	} else {
 		v[policy.FReleaseBudgetRemaining] = float64(avail)
 	}
@@ -151,15 +151,15 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// bankAndCollateral runs auto-withdraw timers, the bank tree and the
-// strategic collateral tree, agents in id order.
-func (s *Sim) bankAndCollateral(collTree policy.Tree) {
+// collateralTrees runs tree t (strategic or end-of-tick collateral) for
+// every agent that has it, in id order.
+func (s *Sim) collateralTrees(t policy.Tree) {
+	if !s.hasTree[t] {
+		return
+	}
 	statsDone := false
 	for _, a := range s.agents {
-		a.budgetOn = false
-		s.runTimers(a)
-		hasBank, hasColl := a.pol.Has(policy.BankTree), a.pol.Has(collTree)
-		if !hasBank && !hasColl {
+		if !a.pol.Has(t) {
 			continue
 		}
 		if !statsDone {
@@ -167,21 +167,19 @@ func (s *Sim) bankAndCollateral(collTree policy.Tree) {
 			statsDone = true
 		}
 		s.fillAgentContext(a)
-		s.clearTxContext(a)
-		if hasBank {
-			s.runBankTree(a)
-		}
-		if hasColl {
-			s.runCollateralTree(a, collTree)
-		}
+		s.fillDummyTxContext(a)
+		s.runCollateralTree(a, t)
 	}
 }
 
-// endOfTickCollateral runs the end-of-tick collateral tree.
-func (s *Sim) endOfTickCollateral() {
+// bankTrees runs every agent's bank tree (release budgets, state
+// registers); an agent without one, or whose tree says NoAction, has no
+// budget this tick.
+func (s *Sim) bankTrees() {
 	statsDone := false
 	for _, a := range s.agents {
-		if !a.pol.Has(policy.EndOfTickCollateralTree) {
+		if !a.pol.Has(policy.BankTree) {
+			a.budgetOn = false
 			continue
 		}
 		if !statsDone {
@@ -189,15 +187,16 @@ func (s *Sim) endOfTickCollateral() {
 			statsDone = true
 		}
 		s.fillAgentContext(a)
-		s.clearTxContext(a)
-		s.runCollateralTree(a, policy.EndOfTickCollateralTree)
+		s.fillDummyTxContext(a)
+		s.runBankTree(a)
 	}
 }
 
-func (s *Sim) clearTxContext(a *agent) {
-	for f := policy.FAmount; f < policy.FBalance; f++ {
-		a.ctx.V[f] = 0
-	}
+// fillDummyTxContext gives the tree-level evaluations SimCash's placeholder
+// payment: 1 cent, arriving now, due next tick, priority 5.
+func (s *Sim) fillDummyTxContext(a *agent) {
+	tx := Tx{Amount: 1, Remaining: 1, Arrival: int32(s.tick), Deadline: int32(s.tick + 1), Priority: 5, Parent: -1}
+	s.fillTxContext(a, &tx)
 }
 
 func (s *Sim) runBankTree(a *agent) {
@@ -209,15 +208,13 @@ func (s *Sim) runBankTree(a *agent) {
 	switch act.Kind {
 	case policy.SetReleaseBudget:
 		a.budgetOn = true
-		a.budgetLeft = max(0, act.MaxValueToRelease)
+		a.budgetLeft = int64(act.MaxValueToRelease)
 		a.perCptyOn = act.HasMaxPerCpty
-		a.perCpty = act.MaxPerCpty
-		if a.perCptyOn {
-			if len(a.cptyUsed) != len(s.agents) {
-				a.cptyUsed = make([]float64, len(s.agents))
-			}
-			clear(a.cptyUsed)
+		a.perCpty = int64(act.MaxPerCpty)
+		if len(a.cptyUsed) != len(s.agents) {
+			a.cptyUsed = make([]int64, len(s.agents))
 		}
+		clear(a.cptyUsed)
 		a.focus = nil
 		if len(act.FocusCpty) > 0 {
 			a.focus = make([]bool, len(s.agents))
@@ -228,6 +225,8 @@ func (s *Sim) runBankTree(a *agent) {
 			}
 		}
 	case policy.SetState:
+		// The budget of an earlier tick stays in force (SimCash resets it
+		// only on NoAction).
 		if act.StateSlot >= 0 && act.StateSlot < len(a.ctx.State) {
 			a.ctx.State[act.StateSlot] = act.StateValue
 		}
@@ -235,10 +234,20 @@ func (s *Sim) runBankTree(a *agent) {
 		if act.StateSlot >= 0 && act.StateSlot < len(a.ctx.State) {
 			a.ctx.State[act.StateSlot] += act.StateValue
 		}
+	default:
+		a.budgetOn = false
 	}
 	if s.log != nil && act.Kind != policy.NoAction {
 		s.emit(LogEntry{Kind: EvBankAction, Agent: a.idx, Counterparty: -1, Tx: -1, Action: act.Kind, Node: act.NodeID, Amount: int64(act.MaxValueToRelease)})
 	}
+}
+
+// maxCollateral is the agent's collateral capacity.
+func (a *agent) maxCollateral() int64 {
+	if a.maxColl < 0 {
+		return a.unsecuredCap * 10
+	}
+	return a.maxColl
 }
 
 func (s *Sim) runCollateralTree(a *agent, t policy.Tree) {
@@ -249,7 +258,13 @@ func (s *Sim) runCollateralTree(a *agent, t policy.Tree) {
 	}
 	switch act.Kind {
 	case policy.PostCollateral:
-		amt := min(int64(max(0, act.Amount)), max(0, a.maxColl-a.posted))
+		amt := int64(act.Amount)
+		if amt <= 0 {
+			return
+		}
+		// SimCash fails the whole run when a post exceeds the remaining
+		// capacity; we post what the capacity allows.
+		amt = min(amt, max(0, a.maxCollateral()-a.posted))
 		if amt <= 0 {
 			return
 		}
@@ -259,7 +274,7 @@ func (s *Sim) runCollateralTree(a *agent, t policy.Tree) {
 		}
 		s.logCollateral(a, act, amt)
 	case policy.WithdrawCollateral:
-		amt := s.withdrawable(a, int64(max(0, act.Amount)))
+		amt := min(int64(act.Amount), a.posted)
 		if amt <= 0 {
 			return
 		}
@@ -268,35 +283,47 @@ func (s *Sim) runCollateralTree(a *agent, t policy.Tree) {
 	}
 }
 
-// withdrawable clamps a withdrawal so that the remaining collateral still
-// covers the credit in use beyond the unsecured cap.
-func (s *Sim) withdrawable(a *agent, want int64) int64 {
-	used := max(0, -a.balance)
-	need := max(0, used-a.unsecuredCap) // collateral value still needed
-	var minPosted int64
-	if need > 0 && a.haircut < 1 {
-		minPosted = int64(float64(need)/(1-a.haircut)) + 1
+// maxWithdrawable is the collateral that can go while the remaining
+// collateral still covers the credit in use plus buffer beyond the
+// unsecured cap (max_withdrawable_collateral).
+func (a *agent) maxWithdrawable(buffer int64) int64 {
+	keep := max(1-a.haircut, 0)
+	if keep <= 0 {
+		return a.posted
 	}
-	return min(want, max(0, a.posted-minPosted))
+	target := max(0, -a.balance) + buffer
+	need := target - min(a.unsecuredCap, target)
+	req := int64(math.Ceil(float64(need) / keep))
+	return max(0, a.posted-req)
 }
 
-func (s *Sim) runTimers(a *agent) {
-	if len(a.timers) == 0 {
-		return
-	}
-	keep := a.timers[:0]
-	for _, t := range a.timers {
-		if t.at > s.tick {
-			keep = append(keep, t)
+// collateralTimers withdraws collateral whose auto-withdraw tick has come,
+// at most what keeps the credit in use covered with a 100-cent buffer;
+// what cannot go is dropped.
+func (s *Sim) collateralTimers() {
+	for _, a := range s.agents {
+		if len(a.timers) == 0 {
 			continue
 		}
-		amt := s.withdrawable(a, t.amount)
-		if amt > 0 {
-			a.posted -= amt
-			s.logCollateral(a, policy.Action{Kind: policy.WithdrawCollateral, NodeID: "auto_withdraw"}, -amt)
+		keep := a.timers[:0]
+		for _, t := range a.timers {
+			if t.at != s.tick {
+				if t.at > s.tick {
+					keep = append(keep, t)
+				}
+				continue
+			}
+			if t.amount <= 0 {
+				continue
+			}
+			amt := min(t.amount, a.maxWithdrawable(100), a.posted)
+			if amt > 0 {
+				a.posted -= amt
+				s.logCollateral(a, policy.Action{Kind: policy.WithdrawCollateral, NodeID: "auto_withdraw"}, -amt)
+			}
 		}
+		a.timers = keep
 	}
-	a.timers = keep
 }
 
 func (s *Sim) logCollateral(a *agent, act policy.Action, delta int64) {

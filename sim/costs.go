@@ -1,9 +1,14 @@
 package sim
 
 // accrueCosts charges this tick's liquidity, overdraft, collateral and
-// delay costs to every agent (the spec's rounding, in integer cents).
+// delay costs to every agent (the spec's rounding, in integer cents), and
+// the deadline penalty of payments that went overdue this tick and are
+// still queued: a Q1 payment past its deadline is marked here, a Q2 one
+// was marked by this tick's Q2 pass (SimCash's accrue_costs).
 func (s *Sim) accrueCosts() {
 	sc := &s.scaled
+	t := int32(s.tick)
+	dp := &s.cfg.Costs.DeadlinePenalty
 	for _, a := range s.agents {
 		var c Costs
 		if a.allocated > 0 {
@@ -17,17 +22,23 @@ func (s *Sim) accrueCosts() {
 		}
 		var weighted int64
 		for _, id := range a.q1 {
-			weighted += s.delayWeight(&s.txs[id])
+			tx := &s.txs[id]
+			if t > tx.Deadline && !tx.Overdue {
+				tx.Overdue, tx.overdueSince = true, t
+				c.DeadlinePenalty += s.overduePenalty(a, tx, dp)
+			}
+			weighted += s.delayWeight(tx)
 		}
 		a.q2Weighted = weighted
 		a.tickCosts = c
 	}
 	for _, id := range s.q2 {
 		tx := &s.txs[id]
-		if tx.Status != TxPending || !tx.inQ2 {
-			continue
+		a := s.agents[tx.Sender]
+		if tx.Overdue && tx.overdueSince == t {
+			a.tickCosts.DeadlinePenalty += s.overduePenalty(a, tx, dp)
 		}
-		s.agents[tx.Sender].q2Weighted += s.delayWeight(tx)
+		a.q2Weighted += s.delayWeight(tx)
 	}
 	for _, a := range s.agents {
 		c := a.tickCosts
@@ -41,6 +52,14 @@ func (s *Sim) accrueCosts() {
 			s.emit(LogEntry{Kind: EvCost, Agent: a.idx, Counterparty: -1, Tx: -1, Amount: c.Total(), Costs: &cc})
 		}
 	}
+}
+
+func (s *Sim) overduePenalty(a *agent, tx *Tx, dp *Penalty) int64 {
+	p := dp.Of(tx.Amount)
+	if s.log != nil {
+		s.emit(LogEntry{Kind: EvOverdue, Agent: a.idx, Counterparty: tx.Receiver, Tx: tx.ID, Amount: p})
+	}
+	return p
 }
 
 // delayWeight is remaining * m with m = trunc(ovd*pm/1000) in thousandths.

@@ -63,12 +63,14 @@ func (s *Sim) fire(e *Event) {
 		if e.Deadline != nil {
 			rel = *e.Deadline
 		}
+		// SimCash refuses a deadline not after the arrival tick; the cap
+		// below makes it the next tick.
 		dl := min(s.tick+rel, s.cfg.NumDays*s.tpd)
 		if s.cfg.DeadlineCapAtEOD {
 			dl = min(dl, (s.tick/s.tpd+1)*s.tpd-1)
 		}
 		dl = max(dl, s.tick+1)
-		id := s.newTx(from, to, e.Amount, dl, e.Priority, e.Divisible, -1)
+		id := s.newTx(from, to, e.Amount, dl, min(max(e.Priority, 0), 10), e.Divisible, -1)
 		s.enqueueArrival(id)
 	case DirectTransfer:
 		a, b := s.agents[s.byID[e.FromAgent]], s.agents[s.byID[e.ToAgent]]
@@ -78,16 +80,19 @@ func (s *Sim) fire(e *Event) {
 			s.emit(LogEntry{Kind: EvDirectTransfer, Agent: a.idx, Counterparty: b.idx, Tx: -1, Amount: e.Amount})
 		}
 	case ScheduledSettlement:
-		// A payment that bypasses Q1: it settles now if it can, else queues in Q2.
-		from, to := s.byID[e.FromAgent], s.byID[e.ToAgent]
-		id := s.newTx(from, to, e.Amount, s.tick+1, e.Priority, false, -1)
-		s.agents[from].arrivals++
-		if tx := &s.txs[id]; s.canPay(tx) {
-			s.settle(tx)
-		} else {
-			s.enterQ2(id)
+		// Settles at once when the sender has the liquidity (limits are not
+		// checked), else nothing happens: SimCash creates no payment.
+		a, b := s.agents[s.byID[e.FromAgent]], s.agents[s.byID[e.ToAgent]]
+		if e.Amount > 0 && e.Amount <= a.available() {
+			a.balance -= e.Amount
+			b.balance += e.Amount
+			if s.log != nil {
+				s.emit(LogEntry{Kind: EvDirectTransfer, Agent: a.idx, Counterparty: b.idx, Tx: -1, Amount: e.Amount, Detail: "scheduled_settlement"})
+			}
 		}
 	case CollateralAdjustment:
+		// SimCash fails the run when the cap would go below zero; we
+		// stop it at zero.
 		a := s.agents[s.byID[e.Agent]]
 		a.unsecuredCap = max(0, a.unsecuredCap+e.Delta)
 		if s.log != nil {
@@ -95,11 +100,17 @@ func (s *Sim) fire(e *Event) {
 		}
 	case GlobalArrivalRateChange:
 		for _, a := range s.agents {
-			a.rate = a.baseRate * e.Multiplier
+			if a.arr != nil {
+				a.rate = a.baseRate * e.Multiplier
+			}
 		}
 	case AgentArrivalRateChange:
-		i := s.byID[e.Agent]
-		s.agents[i].rate = s.agents[i].baseRate * e.Multiplier
+		// Compounds with the rate in force, which becomes the base a later
+		// global change multiplies.
+		if a := s.agents[s.byID[e.Agent]]; a.arr != nil {
+			a.rate *= e.Multiplier
+			a.baseRate = a.rate
+		}
 	case CounterpartyWeightChange:
 		a := s.agents[s.byID[e.Agent]]
 		if a.arr == nil {
@@ -119,14 +130,14 @@ func (s *Sim) fire(e *Event) {
 			if a.arr == nil {
 				continue
 			}
-			lo, hi := a.baseDl[0], a.baseDl[1]
 			if e.MinTicksMultiplier != nil {
-				lo = max(1, int64(roundHalfAway(float64(lo)**e.MinTicksMultiplier)))
+				a.dlMin = int64(roundHalfAway(float64(a.dlMin) * *e.MinTicksMultiplier))
 			}
 			if e.MaxTicksMultiplier != nil {
-				hi = max(lo, int64(roundHalfAway(float64(hi)**e.MaxTicksMultiplier)))
+				a.dlMax = int64(roundHalfAway(float64(a.dlMax) * *e.MaxTicksMultiplier))
 			}
-			a.dlMin, a.dlMax = lo, hi
+			// SimCash panics on an empty range; we keep the minimum.
+			a.dlMax = max(a.dlMax, a.dlMin)
 		}
 	}
 }

@@ -5,17 +5,28 @@ import (
 	"slices"
 )
 
-// The LSM works on an aggregated graph of Q2: edge (i,j) holds the sum of
-// queued payments from agent i to agent j. Only touched pairs are visited so
-// that a large network with a short Q2 stays cheap.
+// The LSM follows SimCash's run_lsm_pass: up to three rounds, each
+// bilateral offsetting, then cycle settlement, each followed by a Q2 pass
+// when it settled (or, for cycles, found) anything, until a round settles
+// nothing more. Its Q2 passes credit receivers at once even with deferred
+// crediting, and its own settlements debit each sender the gross amount
+// and credit the receivers (deferred or not), as SimCash does.
 type lsmState struct {
 	sums    []int64 // n*n, kept zero outside a round
-	touched []int32 // pair keys with a non-zero sum
-	out     [][]int32
+	txs     [][]int32
+	touched []int32 // pair keys with a non-zero entry
 	pairs   []lsmPair
 	cycles  []lsmCycle
-	path    []int32
-	net     []int64
+	// DFS cycle search
+	adj   [][]lsmEdge
+	path  []lsmEdge
+	onDFS []bool
+	// Tarjan
+	index, low []int
+	onStack    []bool
+	stack      []int32
+	counter    int
+	bigSCC     bool
 }
 
 type lsmPair struct {
@@ -23,57 +34,75 @@ type lsmPair struct {
 	offset int64
 }
 
-type lsmCycle struct {
-	nodes []int32
-	total int64
+type lsmEdge struct {
+	to int32
+	tx int32
 }
 
-// runLSM runs up to three rounds of bilateral offsetting and cycle
-// settlement while Q2 is non-empty and a round makes progress.
+type lsmCycle struct {
+	agents []int32 // distinct agents in cycle order
+	txs    []int32
+	total  int64
+}
+
+const (
+	lsmRounds    = 3
+	dfsQueueSize = 100 // cycles of 4+ are searched only while Q2 is this short
+)
+
 func (s *Sim) runLSM() {
-	for round := 0; round < 3 && len(s.q2) > 0; round++ {
-		progress := false
-		if s.cfg.LSM.EnableBilateral && s.bilateral() {
-			progress = true
-			s.passQ2()
+	for round := 0; round < lsmRounds && len(s.q2) > 0; round++ {
+		var value int64
+		if s.cfg.LSM.EnableBilateral {
+			v, settled := s.bilateral()
+			value += v
+			if settled {
+				value += s.processQueue(false)
+			}
 		}
-		if s.cfg.LSM.EnableCycles && len(s.q2) > 0 && s.cyclesRound() {
-			progress = true
-			s.passQ2()
+		if s.cfg.LSM.EnableCycles && len(s.q2) > 0 {
+			v, found := s.cyclesRound()
+			value += v
+			if found {
+				value += s.processQueue(false)
+			}
 		}
-		if !progress {
+		if value == 0 {
 			return
 		}
 	}
 }
 
+// buildGraph aggregates Q2 by (sender, receiver): summed remaining amounts
+// and the payments in queue order.
 func (s *Sim) buildGraph() *lsmState {
 	n := len(s.agents)
 	if s.lsm == nil {
-		s.lsm = &lsmState{sums: make([]int64, n*n), out: make([][]int32, n), net: make([]int64, n)}
+		s.lsm = &lsmState{sums: make([]int64, n*n), txs: make([][]int32, n*n)}
 	}
 	g := s.lsm
 	for _, k := range g.touched {
 		g.sums[k] = 0
+		g.txs[k] = g.txs[k][:0]
 	}
 	g.touched = g.touched[:0]
 	for _, id := range s.q2 {
 		tx := &s.txs[id]
-		if tx.Status != TxPending || !tx.inQ2 {
-			continue
-		}
 		k := tx.Sender*int32(n) + tx.Receiver
-		if g.sums[k] == 0 {
+		if len(g.txs[k]) == 0 {
 			g.touched = append(g.touched, k)
 		}
 		g.sums[k] += tx.Remaining
+		g.txs[k] = append(g.txs[k], id)
 	}
 	return g
 }
 
-// bilateral offsets every pair with queued payments both ways, largest
-// offsettable amount first.
-func (s *Sim) bilateral() bool {
+// bilateral offsets every pair of agents with payments queued both ways,
+// largest offsettable amount first. It returns the offsettable value of
+// the pairs found (SimCash counts it as progress whether or not the pair
+// settled) and whether any pair settled.
+func (s *Sim) bilateral() (int64, bool) {
 	g := s.buildGraph()
 	n := int32(len(s.agents))
 	g.pairs = g.pairs[:0]
@@ -96,189 +125,295 @@ func (s *Sim) bilateral() bool {
 		}
 		return cmp.Compare(x.b, y.b)
 	})
-	progress := false
+	var value int64
+	settled := false
 	for _, p := range g.pairs {
-		if s.offsetPair(p.a, p.b, g.sums[p.a*n+p.b], g.sums[p.b*n+p.a], -1) {
-			progress = true
+		value += p.offset
+		if s.offsetPair(g, p.a, p.b) {
+			settled = true
 		}
 	}
-	return progress
+	if settled {
+		s.q2 = slices.DeleteFunc(s.q2, func(id int32) bool { return s.txs[id].Status == TxSettled })
+	}
+	return value, settled
 }
 
-// offsetPair settles every queued payment between a and b (plus extra, a
-// payment entering Q2, when >= 0) at full value if the net payer can cover
-// the net amount and both sides' outflow limits allow their gross outflow.
-func (s *Sim) offsetPair(a, b int32, ab, ba int64, extra int32) bool {
-	if ab <= 0 || ba <= 0 {
+// offsetPair settles every queued payment between a and b at full value if
+// the net payer stays within its overdraft limit and both sides' outflow
+// limits allow their gross outflow (settle_bilateral_pair).
+func (s *Sim) offsetPair(g *lsmState, a, b int32) bool {
+	n := int32(len(s.agents))
+	txAB, txBA := g.txs[a*n+b], g.txs[b*n+a]
+	var ab, ba int64
+	for _, id := range txAB {
+		ab += s.txs[id].Remaining
+	}
+	for _, id := range txBA {
+		ba += s.txs[id].Remaining
+	}
+	payer, net := s.agents[b], ba-ab
+	if ab > ba {
+		payer, net = s.agents[a], ab-ba
+	}
+	if payer.balance-net < -payer.allowedOverdraft() {
 		return false
 	}
 	A, B := s.agents[a], s.agents[b]
-	if !A.limitsAllow(b, ab) || !B.limitsAllow(a, ba) {
+	if len(txAB) > 0 && !A.limitsAllow(b, ab) {
 		return false
 	}
-	if ab > ba && A.available() < ab-ba {
+	if len(txBA) > 0 && !B.limitsAllow(a, ba) {
 		return false
 	}
-	if ba > ab && B.available() < ba-ab {
-		return false
-	}
-	A.balance += ba - ab
-	B.balance += ab - ba
-	A.recordOutflow(b, ab)
-	B.recordOutflow(a, ba)
 	if s.log != nil {
 		s.emit(LogEntry{Kind: EvLSMBilateral, Agent: a, Counterparty: b, Tx: -1, Amount: min(ab, ba), Value: ab - ba})
 	}
-	for _, id := range s.q2 {
-		tx := &s.txs[id]
-		if tx.Status == TxPending && tx.inQ2 && ((tx.Sender == a && tx.Receiver == b) || (tx.Sender == b && tx.Receiver == a)) {
+	for _, ids := range [2][]int32{txAB, txBA} {
+		for _, id := range ids {
+			tx := &s.txs[id]
+			s.transfer(tx, s.cfg.DeferredCrediting)
 			s.finish(tx, EvLSMSettle)
 		}
 	}
-	if extra >= 0 {
-		s.finish(&s.txs[extra], EvLSMSettle)
-	}
 	return true
 }
 
-// offsetOnEntry is entry-disposition offsetting: a payment entering Q2 is
-// offset at once against queued payments in the other direction.
-func (s *Sim) offsetOnEntry(tx *Tx) bool {
-	var ab, ba int64
-	for _, id := range s.q2 {
-		q := &s.txs[id]
-		if q.Status != TxPending || !q.inQ2 {
-			continue
-		}
-		switch {
-		case q.Sender == tx.Sender && q.Receiver == tx.Receiver:
-			ab += q.Remaining
-		case q.Sender == tx.Receiver && q.Receiver == tx.Sender:
-			ba += q.Remaining
-		}
-	}
-	if ba == 0 {
-		return false
-	}
-	return s.offsetPair(tx.Sender, tx.Receiver, ab+tx.Remaining, ba, tx.ID)
-}
-
-// cyclesRound settles multilateral cycles, largest total first.
-func (s *Sim) cyclesRound() bool {
+// cyclesRound finds cycles in Q2 (triangles of the aggregated graph, then
+// payment-level cycles of 4 or more agents while Q2 is short), largest
+// total first, and tries the first max_cycles_per_tick of them. It returns
+// the value settled and whether any cycle was found.
+func (s *Sim) cyclesRound() (int64, bool) {
 	g := s.buildGraph()
-	n := int32(len(s.agents))
-	for i := range g.out {
-		g.out[i] = g.out[i][:0]
-	}
-	for _, k := range g.touched {
-		g.out[k/n] = append(g.out[k/n], k%n)
-	}
-	for i := range g.out {
-		slices.Sort(g.out[i])
-	}
-	maxLen := 3
-	if s.cfg.LSM.MaxCycleLength > 3 && len(s.q2) <= 200 {
-		maxLen = s.cfg.LSM.MaxCycleLength
-	}
 	g.cycles = g.cycles[:0]
-	for start := int32(0); start < n; start++ {
-		if len(g.out[start]) == 0 {
-			continue
-		}
-		g.path = append(g.path[:0], start)
-		s.findCycles(g, start, maxLen)
+	s.triangles(g)
+	if maxLen := s.cfg.LSM.MaxCycleLength; maxLen >= 4 && len(s.q2) <= dfsQueueSize {
+		s.longCycles(g, maxLen)
+	}
+	if len(g.cycles) == 0 {
+		return 0, false
 	}
 	slices.SortStableFunc(g.cycles, func(x, y lsmCycle) int { return cmp.Compare(y.total, x.total) })
 	limit := s.cfg.LSM.MaxCyclesPerTick
-	if limit <= 0 {
-		limit = 10
-	}
-	settled := 0
-	for _, c := range g.cycles {
-		if settled >= limit {
+	var value int64
+	settled := false
+	for i, c := range g.cycles {
+		if i >= limit {
 			break
 		}
-		if s.settleCycle(g, c.nodes) {
-			settled++
+		if v, ok := s.settleCycle(c); ok {
+			value += v
+			settled = true
 		}
 	}
-	return settled > 0
+	if settled {
+		s.q2 = slices.DeleteFunc(s.q2, func(id int32) bool { return s.txs[id].Status == TxSettled })
+	}
+	return value, true
 }
 
-func (s *Sim) findCycles(g *lsmState, start int32, maxLen int) {
+// triangles finds u->v->w->u with u < v < w (agent order) over the
+// aggregated graph, each edge carrying all its payments. SimCash looks
+// only when Q2's graph has a strongly connected component of 3 or more
+// agents, and only in this orientation.
+func (s *Sim) triangles(g *lsmState) {
 	n := int32(len(s.agents))
-	last := g.path[len(g.path)-1]
-	for _, next := range g.out[last] {
-		if next == start && len(g.path) >= 3 {
-			var total int64
-			for i, v := range g.path {
-				w := g.path[(i+1)%len(g.path)]
-				total += g.sums[v*n+w]
+	if !s.hasBigSCC(g) {
+		return
+	}
+	edge := func(u, v int32) bool { return len(g.txs[u*n+v]) > 0 }
+	for u := int32(0); u < n; u++ {
+		for v := u + 1; v < n; v++ {
+			if !edge(u, v) {
+				continue
 			}
-			g.cycles = append(g.cycles, lsmCycle{nodes: slices.Clone(g.path), total: total})
-			continue
+			for w := v + 1; w < n; w++ {
+				if !edge(v, w) || !edge(w, u) {
+					continue
+				}
+				c := lsmCycle{agents: []int32{u, v, w}}
+				for _, k := range [3]int32{u*n + v, v*n + w, w*n + u} {
+					c.txs = append(c.txs, g.txs[k]...)
+					c.total += g.sums[k]
+				}
+				g.cycles = append(g.cycles, c)
+			}
 		}
-		if next <= start || len(g.path) >= maxLen || slices.Contains(g.path, next) {
-			continue
-		}
-		g.path = append(g.path, next)
-		s.findCycles(g, start, maxLen)
-		g.path = g.path[:len(g.path)-1]
 	}
 }
 
-// settleCycle settles every queued payment on the cycle's edges if each net
-// payer can cover its net position and limits allow the gross outflows.
-func (s *Sim) settleCycle(g *lsmState, nodes []int32) bool {
+// hasBigSCC reports whether the aggregated graph of Q2 has a strongly
+// connected component of at least 3 agents (Tarjan).
+func (s *Sim) hasBigSCC(g *lsmState) bool {
+	n := len(s.agents)
+	if len(g.index) != n {
+		g.index, g.low, g.onStack = make([]int, n), make([]int, n), make([]bool, n)
+	}
+	for i := range g.index {
+		g.index[i] = -1
+		g.onStack[i] = false
+	}
+	g.stack, g.counter, g.bigSCC = g.stack[:0], 0, false
+	for v := 0; v < n && !g.bigSCC; v++ {
+		if g.index[v] < 0 && s.hasOut(g, int32(v)) {
+			s.strongConnect(g, int32(v))
+		}
+	}
+	return g.bigSCC
+}
+
+func (s *Sim) hasOut(g *lsmState, v int32) bool {
 	n := int32(len(s.agents))
-	k := len(nodes)
-	for i, v := range nodes {
-		w := nodes[(i+1)%k]
-		if g.sums[v*n+w] <= 0 {
-			return false // an earlier cycle used this edge
+	for w := int32(0); w < n; w++ {
+		if len(g.txs[v*n+w]) > 0 {
+			return true
 		}
 	}
-	for i, v := range nodes {
-		w := nodes[(i+1)%k]
-		prev := nodes[(i+k-1)%k]
-		out := g.sums[v*n+w]
-		in := g.sums[prev*n+v]
-		a := s.agents[v]
-		if !a.limitsAllow(w, out) {
-			return false
-		}
-		if out > in && a.available() < out-in {
-			return false
-		}
-	}
-	for i, v := range nodes {
-		w := nodes[(i+1)%k]
-		prev := nodes[(i+k-1)%k]
-		a := s.agents[v]
-		a.balance += g.sums[prev*n+v] - g.sums[v*n+w]
-		a.recordOutflow(w, g.sums[v*n+w])
-	}
-	if s.log != nil {
-		var total int64
-		for i, v := range nodes {
-			total += g.sums[v*n+nodes[(i+1)%k]]
-		}
-		s.emit(LogEntry{Kind: EvLSMCycle, Agent: nodes[0], Counterparty: -1, Tx: -1, Amount: total, Value: int64(k)})
-	}
-	for _, id := range s.q2 {
-		tx := &s.txs[id]
-		if tx.Status != TxPending || !tx.inQ2 {
+	return false
+}
+
+func (s *Sim) strongConnect(g *lsmState, v int32) {
+	n := int32(len(s.agents))
+	g.index[v], g.low[v] = g.counter, g.counter
+	g.counter++
+	g.stack = append(g.stack, v)
+	g.onStack[v] = true
+	for w := int32(0); w < n; w++ {
+		if len(g.txs[v*n+w]) == 0 {
 			continue
 		}
-		for i, v := range nodes {
-			if tx.Sender == v && tx.Receiver == nodes[(i+1)%k] {
-				s.finish(tx, EvLSMSettle)
+		if g.index[w] < 0 {
+			s.strongConnect(g, w)
+			g.low[v] = min(g.low[v], g.low[w])
+		} else if g.onStack[w] {
+			g.low[v] = min(g.low[v], g.index[w])
+		}
+	}
+	if g.low[v] == g.index[v] {
+		size := 0
+		for {
+			w := g.stack[len(g.stack)-1]
+			g.stack = g.stack[:len(g.stack)-1]
+			g.onStack[w] = false
+			size++
+			if w == v {
 				break
 			}
 		}
+		if size >= 3 {
+			g.bigSCC = true
+		}
 	}
-	for i, v := range nodes {
-		g.sums[v*n+nodes[(i+1)%k]] = 0
+}
+
+// longCycles finds payment-level cycles of 4 to maxLen agents by
+// depth-first search from every sender in agent order, over each sender's
+// payments in queue order (detect_cycles_dfs). A cycle is found once from
+// each of its agents.
+func (s *Sim) longCycles(g *lsmState, maxLen int) {
+	n := len(s.agents)
+	if len(g.adj) != n {
+		g.adj = make([][]lsmEdge, n)
+		g.onDFS = make([]bool, n)
 	}
-	return true
+	for i := range g.adj {
+		g.adj[i] = g.adj[i][:0]
+	}
+	for _, id := range s.q2 {
+		tx := &s.txs[id]
+		g.adj[tx.Sender] = append(g.adj[tx.Sender], lsmEdge{to: tx.Receiver, tx: id})
+	}
+	for start := int32(0); start < int32(n); start++ {
+		if len(g.adj[start]) == 0 {
+			continue
+		}
+		g.path = g.path[:0]
+		s.dfs(g, start, start, maxLen)
+	}
+}
+
+func (s *Sim) dfs(g *lsmState, start, cur int32, maxLen int) {
+	if len(g.path) >= maxLen {
+		return
+	}
+	g.onDFS[cur] = true
+	for _, e := range g.adj[cur] {
+		if e.to == start && len(g.path) > 0 {
+			if len(g.path)+1 >= 4 {
+				c := lsmCycle{agents: []int32{start}}
+				for _, p := range g.path {
+					c.agents = append(c.agents, p.to)
+					c.txs = append(c.txs, p.tx)
+					c.total += s.txs[p.tx].Remaining
+				}
+				c.txs = append(c.txs, e.tx)
+				c.total += s.txs[e.tx].Remaining
+				g.cycles = append(g.cycles, c)
+			}
+			continue
+		}
+		if e.to != start && !g.onDFS[e.to] {
+			g.path = append(g.path, e)
+			s.dfs(g, start, e.to, maxLen)
+			g.path = g.path[:len(g.path)-1]
+		}
+	}
+	g.onDFS[cur] = false
+}
+
+// settleCycle settles every payment of c at full value if none is settled
+// yet, every agent with a net outflow can cover it from its available
+// liquidity within its overdraft limit, and each payment fits its sender's
+// outflow limits (settle_cycle).
+func (s *Sim) settleCycle(c lsmCycle) (int64, bool) {
+	for _, id := range c.txs {
+		if s.txs[id].Status == TxSettled {
+			return 0, false
+		}
+	}
+	net := s.scratchNet()
+	for _, id := range c.txs {
+		tx := &s.txs[id]
+		net[tx.Sender] -= tx.Remaining
+		net[tx.Receiver] += tx.Remaining
+	}
+	ok := true
+	for _, v := range c.agents {
+		if p := net[v]; p < 0 {
+			a := s.agents[v]
+			if a.available() < -p || a.balance+p < -a.allowedOverdraft() {
+				ok = false
+			}
+		}
+	}
+	for _, v := range c.agents {
+		net[v] = 0
+	}
+	if !ok {
+		return 0, false
+	}
+	for _, id := range c.txs {
+		tx := &s.txs[id]
+		if !s.agents[tx.Sender].limitsAllow(tx.Receiver, tx.Remaining) {
+			return 0, false
+		}
+	}
+	var total int64
+	for _, id := range c.txs {
+		tx := &s.txs[id]
+		total += tx.Remaining
+		s.transfer(tx, s.cfg.DeferredCrediting)
+		s.finish(tx, EvLSMSettle)
+	}
+	if s.log != nil {
+		s.emit(LogEntry{Kind: EvLSMCycle, Agent: c.agents[0], Counterparty: -1, Tx: -1, Amount: total, Value: int64(len(c.agents))})
+	}
+	return total, true
+}
+
+func (s *Sim) scratchNet() []int64 {
+	if len(s.net) != len(s.agents) {
+		s.net = make([]int64, len(s.agents))
+	}
+	return s.net
 }

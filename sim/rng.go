@@ -77,8 +77,12 @@ func (r *RNG) Sample(d *Distribution) int64 {
 		mu, sigma := logNormalParams(d)
 		return r.logNormal(mu, sigma)
 	case Exponential:
-		u := r.Float()
-		return int64(roundHalfAway(-math.Log(u) / d.Lambda))
+		u := max(r.Float(), math.SmallestNonzeroFloat64*(1<<52)) // f64::MIN_POSITIVE
+		raw := -math.Log(u) / d.Lambda
+		if !(raw > 0) || math.IsInf(raw, 0) {
+			return 1
+		}
+		return max(1, int64(roundHalfAway(raw)))
 	}
 	return 0
 }

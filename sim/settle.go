@@ -1,26 +1,32 @@
 package sim
 
-import "math"
+import (
+	"cmp"
+	"errors"
+	"math"
+	"slices"
+)
 
-func floorF(x float64) float64 { return math.Floor(x) }
+var errSplitTooFew = errors.New("a split needs num_splits >= 2 (and stagger_first_now <= num_splits)")
 
-// budgetAllows applies the bank tree's release budget for this tick.
+// budgetAllows applies the bank tree's release budget for this tick
+// (can_release_to_counterparty, then track_release).
 func (s *Sim) budgetAllows(a *agent, tx *Tx) bool {
 	if !a.budgetOn {
 		return true
 	}
-	amt := float64(tx.Remaining)
-	if a.focus != nil && !a.focus[tx.Receiver] {
+	amt := tx.Remaining
+	if amt > a.budgetLeft {
 		return false
 	}
-	if amt > a.budgetLeft {
+	if a.focus != nil && !a.focus[tx.Receiver] {
 		return false
 	}
 	if a.perCptyOn && a.cptyUsed[tx.Receiver]+amt > a.perCpty {
 		return false
 	}
 	a.budgetLeft -= amt
-	if a.perCptyOn {
+	if a.cptyUsed != nil {
 		a.cptyUsed[tx.Receiver] += amt
 	}
 	return true
@@ -51,19 +57,18 @@ func (s *Sim) canPay(tx *Tx) bool {
 	return tx.Remaining <= a.available() && a.limitsAllow(tx.Receiver, tx.Remaining)
 }
 
-// settle moves the whole remaining amount from sender to receiver. With
-// deferred crediting the receiver sees the money only at the end of the tick.
-func (s *Sim) settle(tx *Tx) {
+// transfer moves tx's remaining amount from sender to receiver; with
+// deferred the receiver sees it only at the end of the tick.
+func (s *Sim) transfer(tx *Tx, deferred bool) {
 	a, b := s.agents[tx.Sender], s.agents[tx.Receiver]
 	amt := tx.Remaining
 	a.balance -= amt
-	if s.cfg.DeferredCrediting {
+	if deferred {
 		b.credit += amt
 	} else {
 		b.balance += amt
 	}
 	a.recordOutflow(tx.Receiver, amt)
-	s.finish(tx, EvSettle)
 }
 
 // finish marks tx settled (its amount has already moved) and counts it.
@@ -99,8 +104,12 @@ func (s *Sim) finish(tx *Tx, kind LogKind) {
 func (s *Sim) settlePending() {
 	for _, id := range s.pending {
 		tx := &s.txs[id]
+		if tx.Status == TxSettled {
+			continue
+		}
 		if s.canPay(tx) {
-			s.settle(tx)
+			s.transfer(tx, s.cfg.DeferredCrediting)
+			s.finish(tx, EvSettle)
 			continue
 		}
 		s.enterQ2(id)
@@ -111,52 +120,57 @@ func (s *Sim) settlePending() {
 func (s *Sim) enterQ2(id int32) {
 	tx := &s.txs[id]
 	tx.inQ2 = true
-	tx.q2Tick = int32(s.tick)
 	a := s.agents[tx.Sender]
 	a.q2Count++
 	a.q2Value += tx.Remaining
+	s.q2 = append(s.q2, id)
 	if s.log != nil {
 		s.emit(LogEntry{Kind: EvQueued, Agent: tx.Sender, Counterparty: tx.Receiver, Tx: id, Amount: tx.Remaining})
 	}
-	if s.cfg.EntryDispositionOffsetting && s.offsetOnEntry(tx) {
-		return
-	}
-	if s.cfg.PriorityMode {
-		// keep Q2 ordered by RTGS priority desc, then submission tick
-		i := len(s.q2)
-		for i > 0 {
-			p := &s.txs[s.q2[i-1]]
-			if p.RTGSPrio >= tx.RTGSPrio {
-				break
-			}
-			i--
-		}
-		s.q2 = append(s.q2, 0)
-		copy(s.q2[i+1:], s.q2[i:])
-		s.q2[i] = id
-		return
-	}
-	s.q2 = append(s.q2, id)
 }
 
-// passQ2 makes one FIFO pass over Q2: overdue marks, then settlement of what
-// the sender can now pay. It reports whether anything settled.
-func (s *Sim) passQ2() bool {
-	progress := false
+// sortQ2 orders Q2 by RTGS priority (HighlyUrgent first), then submission
+// tick, stably, when priority mode is on.
+func (s *Sim) sortQ2() {
+	if !s.cfg.PriorityMode || len(s.q2) < 2 {
+		return
+	}
+	key := func(tx *Tx) (int8, int32) {
+		if tx.rtgs == rtgsNone {
+			return rtgsNormal, math.MaxInt32
+		}
+		return tx.rtgs, tx.rtgsTick
+	}
+	slices.SortStableFunc(s.q2, func(x, y int32) int {
+		px, tx := key(&s.txs[x])
+		py, ty := key(&s.txs[y])
+		if c := cmp.Compare(px, py); c != 0 {
+			return c
+		}
+		return cmp.Compare(tx, ty)
+	})
+}
+
+// processQueue makes one pass over Q2 in order: marks payments past their
+// deadline overdue and settles what the sender can now pay (process_queue).
+// It returns the value settled.
+func (s *Sim) processQueue(deferred bool) int64 {
+	var value int64
 	keep := s.q2[:0]
 	for _, id := range s.q2 {
 		tx := &s.txs[id]
-		if tx.Status != TxPending || !tx.inQ2 {
-			continue // settled by the LSM
+		if tx.Status == TxSettled {
+			continue
 		}
 		s.markOverdue(tx)
 		if s.canPay(tx) {
-			s.settle(tx)
-			progress = true
+			value += tx.Remaining
+			s.transfer(tx, deferred)
+			s.finish(tx, EvSettle)
 			continue
 		}
 		keep = append(keep, id)
 	}
 	s.q2 = keep
-	return progress
+	return value
 }

@@ -29,19 +29,28 @@ type Tx struct {
 	Arrival     int32
 	Deadline    int32
 	Priority    int32
-	RTGSPrio    int32
-	Divisible   bool
+	Divisible   bool // as configured; SimCash splits any payment a policy splits
 	Status      TxStatus
 	Overdue     bool
 	Parent      int32 // -1 for an original payment
 	SettledTick int32
 
-	basePriority int32
+	origPriority int32 // priority before escalation
+	overdueSince int32
+	declared     int8 // declared RTGS priority (rtgsHighlyUrgent..rtgsNormal), -1 none
+	rtgs         int8 // RTGS priority while submitted, -1 none
+	rtgsTick     int32
 	childrenLeft int32
-	releaseAt    int32 // staggered split child: released without a decision from this tick; -1 none
 	inQ2         bool
-	q2Tick       int32
 }
+
+// RTGS priorities, in Q2's priority-mode order.
+const (
+	rtgsNone         = -1
+	rtgsHighlyUrgent = 0
+	rtgsUrgent       = 1
+	rtgsNormal       = 2
+)
 
 // Costs are an agent's cost accumulators in cents.
 type Costs struct {
@@ -84,7 +93,7 @@ type agent struct {
 	unsecuredCap int64
 	posted       int64
 	haircut      float64
-	maxColl      int64
+	maxColl      int64 // max_collateral_capacity; -1: 10 x the current unsecured cap
 	fraction     float64
 	allocated    int64
 
@@ -115,14 +124,17 @@ type agent struct {
 
 	// bank tree output for the current tick
 	budgetOn   bool
-	budgetLeft float64
-	perCpty    float64
+	budgetLeft int64
+	perCpty    int64
 	perCptyOn  bool
-	cptyUsed   []float64
+	cptyUsed   []int64
 	focus      []bool
 
 	timers     []collateralTimer
 	releaseAll bool       // the payment tree always releases
+	q2Acts     bool       // the payment tree can withdraw from or resubmit to RTGS
+	bands      *ArrivalBands
+	bandList   []band
 	logNormal  [2]float64 // mu, sigma of a LogNormal amount distribution
 	expRate    float64    // the rate expNeg was computed for
 	expNeg     float64    // exp(-rate), Poisson's L
@@ -170,11 +182,14 @@ type Sim struct {
 	decisions []policy.Action
 	keep      []int32
 	lsm       *lsmState
+	net       []int64
 	scaled    scaledRates
 
 	policyErrors int
 	rng0         uint64
 	history      bool
+	hasTree      [policy.NumTrees]bool // some agent's policy has the tree
+	q2Actions    bool                  // some agent has q2Acts
 }
 
 type scaledRates struct {
@@ -299,6 +314,9 @@ func (s *Sim) initAgent(a *agent) error {
 	a.posted = ac.PostedCollateral
 	a.haircut = ac.CollateralHaircut
 	a.maxColl = ac.MaxCollateralCapacity
+	if ac.MaxCollateralCapacityDefault {
+		a.maxColl = -1
+	}
 	a.pol = ac.Policy
 	if a.pol == nil {
 		p, err := defaultPolicy()
@@ -308,16 +326,25 @@ func (s *Sim) initAgent(a *agent) error {
 		a.pol = p
 	}
 	a.releaseAll = a.pol.ReleasesAll()
-	a.ctx.State = make([]float64, len(a.pol.StateKeys()))
-	a.fraction = 1.0
-	if ac.LiquidityAllocationFraction != nil {
-		a.fraction = *ac.LiquidityAllocationFraction
+	a.q2Acts = a.pol.Uses(policy.PaymentTree, policy.WithdrawFromRtgs) || a.pol.Uses(policy.PaymentTree, policy.ResubmitToRtgs)
+	s.q2Actions = s.q2Actions || a.q2Acts
+	for t := range policy.NumTrees {
+		s.hasTree[t] = s.hasTree[t] || a.pol.Has(t)
 	}
-	if f, ok := a.pol.Param("initial_liquidity_fraction"); ok {
+	a.ctx.State = make([]float64, len(a.pol.StateKeys()))
+	// Day 0 allocates the scenario's liquidity_allocation_fraction; later
+	// days the policy's initial_liquidity_fraction (JSON policies only),
+	// else 1.0: SimCash's Orchestrator::new and allocate_daily_liquidity.
+	day0 := 1.0
+	if ac.LiquidityAllocationFraction != nil {
+		day0 = *ac.LiquidityAllocationFraction
+	}
+	a.fraction = 1.0
+	if f, ok := a.pol.Param("initial_liquidity_fraction"); ok && !a.pol.IsBuiltin() {
 		a.fraction = f
 	}
 	if ac.LiquidityPool > 0 {
-		a.allocated = int64(math.Floor(float64(ac.LiquidityPool) * a.fraction))
+		a.allocated = int64(math.Floor(float64(ac.LiquidityPool) * day0))
 		a.balance += a.allocated
 	}
 	a.multiCap = -1
@@ -345,6 +372,10 @@ func (s *Sim) initAgent(a *agent) error {
 			continue
 		}
 		a.candidates = append(a.candidates, s.byID[id])
+	}
+	if ac.Bands != nil && ac.Arrivals == nil {
+		a.bands = ac.Bands
+		s.initBands(a)
 	}
 	if ac.Arrivals != nil {
 		a.arr = ac.Arrivals

@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"simcash/policy"
 	"simcash/scenario"
 	"simcash/sim"
 )
@@ -70,11 +67,8 @@ func (c *simulateCommand) Run(w io.Writer, path string) error {
 	for _, w := range warnings {
 		slog.Warn(w.Error())
 	}
-	if err := c.applyPolicies(cfg); err != nil {
-		return err
-	}
-	if err := c.applySets(cfg); err != nil {
-		return err
+	if err := (scenario.Overrides{Sets: c.sets, Policies: c.policies}).Apply(cfg); err != nil {
+		return usageError{err}
 	}
 	var opts []sim.Option
 	if c.seedSet {
@@ -95,68 +89,6 @@ func (c *simulateCommand) Run(w io.Writer, path string) error {
 		return writeJSON(w, s, res, c.events)
 	}
 	return writeTable(w, res)
-}
-
-func agentIndex(cfg *sim.Config, id string) (int, error) {
-	for i := range cfg.Agents {
-		if cfg.Agents[i].ID == id {
-			return i, nil
-		}
-	}
-	ids := make([]string, len(cfg.Agents))
-	for i := range cfg.Agents {
-		ids[i] = cfg.Agents[i].ID
-	}
-	return 0, userErr("unknown agent %q (the scenario has %s)", id, strings.Join(ids, ", "))
-}
-
-func (c *simulateCommand) applyPolicies(cfg *sim.Config) error {
-	for _, s := range c.policies {
-		agent, file, ok := strings.Cut(s, "=")
-		if !ok || agent == "" || file == "" {
-			return userErr("--policy %q: want AGENT=FILE.json", s)
-		}
-		i, err := agentIndex(cfg, agent)
-		if err != nil {
-			return err
-		}
-		p, err := policy.ParseFile(file)
-		if err != nil {
-			return usageError{fmt.Errorf("--policy %s: %w", agent, err)}
-		}
-		cfg.Agents[i].Policy = p
-	}
-	return nil
-}
-
-func (c *simulateCommand) applySets(cfg *sim.Config) error {
-	for _, s := range c.sets {
-		lhs, val, ok := strings.Cut(s, "=")
-		agent, param, ok2 := strings.Cut(lhs, ".")
-		if !ok || !ok2 || agent == "" || param == "" {
-			return userErr("--set %q: want AGENT.PARAM=VALUE", s)
-		}
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			return userErr("--set %q: %q is not a number", s, val)
-		}
-		i, err := agentIndex(cfg, agent)
-		if err != nil {
-			return err
-		}
-		p := cfg.Agents[i].Policy
-		if p == nil {
-			if p, err = policy.Builtin("Fifo"); err != nil {
-				return err
-			}
-		}
-		p, err = p.WithParams(map[string]float64{param: v})
-		if err != nil {
-			return usageError{fmt.Errorf("--set %q: %w", s, err)}
-		}
-		cfg.Agents[i].Policy = p
-	}
-	return nil
 }
 
 type jsonAgent struct {

@@ -1,0 +1,188 @@
+package oracle_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"simcash/oracle"
+)
+
+// outcome is one case's verdict.
+type outcome struct {
+	c       oracle.Case
+	diffs   []oracle.Diff
+	refused string // SimCash's message when it refused
+	ours    string // our behaviour on a refused case
+	err     error
+}
+
+// runCases runs every case through both engines, in parallel, and reports
+// the differences. Cases SimCash refuses are listed apart with ours.
+func runCases(t *testing.T, o *oracle.Oracle, cases []oracle.Case) []outcome {
+	t.Helper()
+	if f := os.Getenv("ORACLE_CASES"); f != "" {
+		re := regexp.MustCompile(f)
+		cases = slices.DeleteFunc(cases, func(c oracle.Case) bool { return !re.MatchString(c.Name) })
+	}
+	out := make([]outcome, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(2, runtime.NumCPU()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = runCase(t.Context(), o, cases[i])
+			}
+		}()
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var failed, refused int
+	for _, r := range out {
+		switch {
+		case r.err != nil:
+			failed++
+			t.Errorf("%s: %v", r.c.Name, r.err)
+		case r.refused != "":
+			refused++
+			t.Logf("refused by SimCash: %s (%s): %s; ours: %s", r.c.Name, r.c, r.refused, r.ours)
+		case len(r.diffs) > 0:
+			failed++
+			var b strings.Builder
+			for i, d := range r.diffs {
+				if i == 6 {
+					fmt.Fprintf(&b, "\n    ... %d more", len(r.diffs)-i)
+					break
+				}
+				b.WriteString("\n    " + d.String())
+			}
+			t.Errorf("%s differs (%s):%s", r.c.Name, r.c, b.String())
+		}
+	}
+	t.Logf("%d cases: %d agree, %d differ, %d refused by SimCash", len(cases), len(cases)-failed-refused, failed, refused)
+	return out
+}
+
+func runCase(ctx context.Context, o *oracle.Oracle, c oracle.Case) outcome {
+	r := outcome{c: c}
+	want, err := o.Run(ctx, c)
+	if err != nil {
+		if oracle.IsRefused(err) {
+			r.refused = err.(*oracle.RefusedError).Message
+			if _, oerr := oracle.Ours(c); oerr != nil {
+				r.ours = "error: " + oerr.Error()
+			} else {
+				r.ours = "runs"
+			}
+			return r
+		}
+		r.err = err
+		return r
+	}
+	got, err := oracle.Ours(c)
+	if err != nil {
+		r.err = fmt.Errorf("ours fails where SimCash runs: %w", err)
+		return r
+	}
+	r.diffs = oracle.Compare(want, got)
+	return r
+}
+
+func needOracle(t *testing.T) (*oracle.Oracle, string) {
+	t.Helper()
+	o, why := oracle.Find(".")
+	if o == nil {
+		t.Skip("differential test skipped: " + why)
+	}
+	return o, oracle.SharedDir(".")
+}
+
+func seeds(n int) []*int64 {
+	out := make([]*int64, n)
+	for i := range out {
+		s := int64(i + 1)
+		out[i] = &s
+	}
+	return out
+}
+
+// TestDifferentialReferenceScenarios runs every scenario file in
+// ../shared/simcash at 5 seeds.
+func TestDifferentialReferenceScenarios(t *testing.T) {
+	o, shared := needOracle(t)
+	var files []string
+	for _, dir := range []string{"castro/configs", "examples"} {
+		m, _ := filepath.Glob(filepath.Join(shared, "simcash", dir, "*.yaml"))
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Skip("no scenarios in ../shared/simcash")
+	}
+	var cases []oracle.Case
+	for _, f := range files {
+		for _, s := range seeds(5) {
+			cases = append(cases, oracle.Case{Name: fmt.Sprintf("%s/seed%d", filepath.Base(f), *s), Scenario: f, Seed: s})
+		}
+	}
+	runCases(t, o, cases)
+}
+
+// TestDifferentialCastroFractions runs the Castro configs at 8 pairs of
+// initial liquidity fractions and 5 seeds.
+func TestDifferentialCastroFractions(t *testing.T) {
+	o, shared := needOracle(t)
+	pairs := [][2]string{{"0", "0"}, {"0", "0.2"}, {"0.2", "0"}, {"0.1", "0.1"}, {"0.25", "0.5"}, {"0.5", "0.5"}, {"1", "0.05"}, {"0.75", "1"}}
+	var cases []oracle.Case
+	for _, name := range []string{"exp1_2period.yaml", "exp2_12period.yaml", "exp3_joint.yaml"} {
+		f := filepath.Join(shared, "simcash", "castro", "configs", name)
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s: %v", f, err)
+		}
+		for _, p := range pairs {
+			for _, s := range seeds(5) {
+				cases = append(cases, oracle.Case{
+					Name:     fmt.Sprintf("%s/A=%s,B=%s/seed%d", name, p[0], p[1], *s),
+					Scenario: f, Seed: s,
+					Sets: []string{"BANK_A.initial_liquidity_fraction=" + p[0], "BANK_B.initial_liquidity_fraction=" + p[1]},
+				})
+			}
+		}
+	}
+	runCases(t, o, cases)
+}
+
+// TestDifferentialPolicies gives every policy file in
+// ../shared/simcash/policies to a bank of a 3-bank LSM scenario.
+func TestDifferentialPolicies(t *testing.T) {
+	o, shared := needOracle(t)
+	pols, _ := filepath.Glob(filepath.Join(shared, "simcash", "policies", "*.json"))
+	if len(pols) == 0 {
+		t.Skip("no policies in ../shared/simcash/policies")
+	}
+	slices.Sort(pols)
+	scen := filepath.Join("testdata", "lsm3.yaml")
+	var cases []oracle.Case
+	for _, p := range pols {
+		for _, s := range seeds(5) {
+			cases = append(cases, oracle.Case{
+				Name:     fmt.Sprintf("%s/seed%d", filepath.Base(p), *s),
+				Scenario: scen, Seed: s,
+				Policies: []string{"BANK_B=" + p},
+			})
+		}
+	}
+	runCases(t, o, cases)
+}

@@ -1,0 +1,109 @@
+package scenario
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"simcash/policy"
+	"simcash/sim"
+)
+
+// Overrides change agents' policies after loading, the way SimCash's
+// experiment runner applies a policy to an agent: the agent gets a JSON
+// policy (Sets changes a parameter of its current one, Policies replaces
+// it), and its liquidity_allocation_fraction is taken from the policy's
+// initial_liquidity_fraction, or 0.5 when the agent has a liquidity pool
+// and the policy does not say.
+type Overrides struct {
+	// Sets are AGENT.PARAM=VALUE.
+	Sets []string
+	// Policies are AGENT=FILE.json.
+	Policies []string
+}
+
+// DefaultRunnerFraction is the pool fraction SimCash's experiment runner
+// gives an overridden agent whose policy has no initial_liquidity_fraction.
+const DefaultRunnerFraction = 0.5
+
+// Apply applies o to cfg. Errors name the offending argument.
+func (o Overrides) Apply(cfg *sim.Config) error {
+	touched := map[int]bool{}
+	for _, s := range o.Policies {
+		agent, file, ok := strings.Cut(s, "=")
+		if !ok || agent == "" || file == "" {
+			return fmt.Errorf("--policy %q: want AGENT=FILE.json", s)
+		}
+		i, err := AgentIndex(cfg, agent)
+		if err != nil {
+			return err
+		}
+		p, err := policy.ParseFile(file)
+		if err != nil {
+			return fmt.Errorf("--policy %s: %w", agent, err)
+		}
+		cfg.Agents[i].Policy = p
+		touched[i] = true
+	}
+	for _, s := range o.Sets {
+		lhs, val, ok := strings.Cut(s, "=")
+		agent, param, ok2 := strings.Cut(lhs, ".")
+		if !ok || !ok2 || agent == "" || param == "" {
+			return fmt.Errorf("--set %q: want AGENT.PARAM=VALUE", s)
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return fmt.Errorf("--set %q: %q is not a number", s, val)
+		}
+		i, err := AgentIndex(cfg, agent)
+		if err != nil {
+			return err
+		}
+		p := cfg.Agents[i].Policy
+		if p == nil {
+			if p, err = policy.Builtin("Fifo"); err != nil {
+				return err
+			}
+		}
+		p, err = p.WithParams(map[string]float64{param: v})
+		if err != nil {
+			return fmt.Errorf("--set %q: %w", s, err)
+		}
+		cfg.Agents[i].Policy = p
+		touched[i] = true
+	}
+	for i := range touched {
+		ApplyRunnerPolicy(&cfg.Agents[i], cfg.Agents[i].Policy)
+	}
+	return nil
+}
+
+// ApplyRunnerPolicy gives agent a the policy p as SimCash's experiment
+// runner does: p becomes a JSON policy of the agent, and the pool fraction
+// follows p's initial_liquidity_fraction (0.5 when p has none and the
+// agent has a pool).
+func ApplyRunnerPolicy(a *sim.AgentConfig, p *policy.Policy) {
+	p = p.AsJSON()
+	a.Policy = p
+	if f, ok := p.Param("initial_liquidity_fraction"); ok {
+		a.LiquidityAllocationFraction = &f
+	} else if a.LiquidityPool > 0 {
+		f := DefaultRunnerFraction
+		a.LiquidityAllocationFraction = &f
+	}
+}
+
+// AgentIndex returns the index in cfg.Agents of the agent with id, or an
+// error listing the scenario's agents.
+func AgentIndex(cfg *sim.Config, id string) (int, error) {
+	ids := make([]string, len(cfg.Agents))
+	for i := range cfg.Agents {
+		if cfg.Agents[i].ID == id {
+			return i, nil
+		}
+		ids[i] = cfg.Agents[i].ID
+	}
+	sort.Strings(ids)
+	return 0, fmt.Errorf("unknown agent %q (the scenario has %s)", id, strings.Join(ids, ", "))
+}
