@@ -103,11 +103,7 @@ func (o *Oracle) Run(ctx context.Context, c Case) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndex(msg, "\n"); i >= 0 {
-			msg = msg[i+1:]
-		}
-		return nil, &RefusedError{Message: msg}
+		return nil, &RefusedError{Message: refusal(stderr.String())}
 	}
 	var r Result
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
@@ -308,4 +304,22 @@ func SharedDir(dir string) string {
 func IsRefused(err error) bool {
 	var r *RefusedError
 	return errors.As(err, &r)
+}
+
+// refusal picks the line of the oracle's stderr that says why it failed:
+// its own error line or the engine's panic message.
+func refusal(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "panicked at") && i+1 < len(lines) {
+			return "panic: " + strings.TrimSpace(lines[i+1])
+		}
+		if strings.HasPrefix(l, "simcash-oracle:") || strings.HasPrefix(l, "Traceback") {
+			if strings.HasPrefix(l, "Traceback") {
+				return "config: " + lines[len(lines)-1]
+			}
+			return strings.TrimPrefix(l, "simcash-oracle: ")
+		}
+	}
+	return lines[len(lines)-1]
 }

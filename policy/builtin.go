@@ -69,4 +69,55 @@ var builtins = map[string]string{
     }
   }
 }`,
+
+	"LiquiditySplitting": `{
+  "version": "1.0",
+  "policy_id": "liquidity_splitting_policy",
+  "description": "Drop expired payments; release what the balance covers; otherwise split (max_splits parts when within 5 ticks of the deadline, else 2) while the balance is positive, else hold.",
+  "parameters": {"max_splits": 4.0, "min_split_amount": 10000.0},
+  "payment_tree": {
+    "type": "condition", "node_id": "expired",
+    "condition": {"op": "<=", "left": {"field": "deadline_tick"}, "right": {"field": "current_tick"}},
+    "on_true": {"type": "action", "node_id": "drop_expired", "action": "Drop"},
+    "on_false": {
+      "type": "condition", "node_id": "urgent",
+      "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"value": 5}},
+      "on_true": {
+        "type": "condition", "node_id": "urgent_affordable",
+        "condition": {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+        "on_true": {"type": "action", "node_id": "urgent_release", "action": "Release"},
+        "on_false": {
+          "type": "condition", "node_id": "urgent_some_balance",
+          "condition": {"op": ">", "left": {"field": "balance"}, "right": {"value": 0}},
+          "on_true": {"type": "action", "node_id": "urgent_split", "action": "Split",
+                      "parameters": {"num_splits": {"param": "max_splits"}}},
+          "on_false": {"type": "action", "node_id": "urgent_hold", "action": "Hold",
+                       "parameters": {"reason": {"value": "InsufficientLiquidity"}}}
+        }
+      },
+      "on_false": {
+        "type": "condition", "node_id": "affordable",
+        "condition": {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+        "on_true": {"type": "action", "node_id": "release", "action": "Release"},
+        "on_false": {
+          "type": "condition", "node_id": "some_balance",
+          "condition": {"op": ">", "left": {"field": "balance"}, "right": {"value": 0}},
+          "on_true": {"type": "action", "node_id": "split_two", "action": "Split",
+                      "parameters": {"num_splits": {"value": 2}}},
+          "on_false": {"type": "action", "node_id": "hold", "action": "Hold",
+                       "parameters": {"reason": {"value": "InsufficientLiquidity"}}}
+        }
+      }
+    }
+  }
+}`,
+
+	"MockSplitting": `{
+  "version": "1.0",
+  "policy_id": "mock_splitting_policy",
+  "description": "Split every payment into num_splits parts (a test policy).",
+  "parameters": {"num_splits": 2.0},
+  "payment_tree": {"type": "action", "node_id": "split_all", "action": "Split",
+                   "parameters": {"num_splits": {"param": "num_splits"}}}
+}`,
 }

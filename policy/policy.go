@@ -327,7 +327,7 @@ func (p *Policy) JSON() []byte {
 func Builtin(name string) (*Policy, error) {
 	src, ok := builtins[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown built-in policy %q (want Fifo, Deadline or LiquidityAware)", name)
+		return nil, fmt.Errorf("unknown built-in policy %q (want %s)", name, strings.Join(BuiltinNames(), ", "))
 	}
 	p, err := Parse([]byte(src))
 	if p != nil {

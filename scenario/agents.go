@@ -103,11 +103,15 @@ func (l *loader) agent(id string, m yamlfile.Map) sim.AgentConfig {
 
 	a.Policy = l.policy(id, m.Get("policy"))
 
-	if ab := m.Get("arrival_bands"); ab.Present() {
-		ab.Errorf("not implemented: arrival_bands (per-priority-band arrivals); use arrival_config")
-	}
-	if ac := m.Get("arrival_config"); ac.Present() {
+	ac, ab := m.Get("arrival_config"), m.Get("arrival_bands")
+	if ac.Present() {
 		a.Arrivals = l.arrivals(id, ac.Map())
+	}
+	if ab.Present() {
+		if ac.Present() {
+			ab.Errorf("give arrival_config or arrival_bands, not both (SimCash refuses both)")
+		}
+		a.Bands = l.bands(id, ab)
 	}
 	return a
 }
@@ -136,22 +140,7 @@ func (l *loader) arrivals(id string, m yamlfile.Map) *sim.ArrivalConfig {
 		Divisible:   m.Get("divisible").Bool(false),
 		Priority:    intRange(m.Get("priority"), DefaultPriority, 0, 10),
 	}
-	if w := m.Get("counterparty_weights"); w.Present() {
-		wm := w.Map()
-		ac.CounterpartyWeights = make(map[string]float64, wm.Len())
-		sum := 0.0
-		wm.Each(func(cp string, v yamlfile.Value) {
-			if !l.counterparty(wm.KeyAt(cp), id, cp) {
-				return
-			}
-			f := v.FloatAtLeast(0, 0)
-			ac.CounterpartyWeights[cp] = f
-			sum += f
-		})
-		if wm.Len() > 0 && sum <= 0 {
-			w.Errorf("weights must sum to more than 0")
-		}
-	}
+	ac.CounterpartyWeights = l.weights(id, m.Get("counterparty_weights"))
 
 	dr := m.Require("deadline_range")
 	if r := dr.List(); dr.Present() && r != nil {
@@ -184,10 +173,11 @@ func (l *loader) arrivals(id string, m yamlfile.Map) *sim.ArrivalConfig {
 			}
 			ac.PriorityDist = &sim.Distribution{Kind: sim.Uniform, Min: int64(lo), Max: int64(hi)}
 		case "Categorical":
-			pd.Errorf("not implemented: Categorical priority distributions; use Fixed or Uniform")
+			pm.Known("type", "values", "weights")
+			ac.PriorityDist = categorical(pm)
 		case "":
 		default:
-			t.Errorf("unknown priority distribution %q; use Fixed or Uniform", t.String(""))
+			t.Errorf("unknown priority distribution %q; use Fixed, Uniform or Categorical", t.String(""))
 		}
 	}
 	return ac
@@ -241,4 +231,84 @@ func amountDistribution(v yamlfile.Value) sim.Distribution {
 		t.Errorf("unknown distribution %q; use Uniform, Normal, LogNormal or Exponential", t.String(""))
 	}
 	return d
+}
+
+// categorical reads a Categorical priority distribution: values 0..10
+// with one non-negative weight each.
+func categorical(pm yamlfile.Map) *sim.Distribution {
+	d := &sim.Distribution{Kind: sim.Categorical}
+	vals, ws := pm.Require("values"), pm.Require("weights")
+	for _, v := range vals.List() {
+		d.Values = append(d.Values, int64(intRange(v, 5, 0, 10)))
+	}
+	for _, w := range ws.List() {
+		d.Weights = append(d.Weights, w.FloatAtLeast(0, 0))
+	}
+	if vals.Present() && ws.Present() && len(d.Values) != len(d.Weights) {
+		ws.Errorf("want one weight per value: %d values, %d weights", len(d.Values), len(d.Weights))
+	}
+	if vals.Present() && len(d.Values) == 0 {
+		vals.Errorf("want at least one priority value")
+	}
+	return d
+}
+
+// bands reads arrival_bands: urgent (priority 8-10), normal (4-7) and low
+// (0-3), at least one of them.
+func (l *loader) bands(id string, v yamlfile.Value) *sim.ArrivalBands {
+	m := v.Map()
+	m.Known("urgent", "normal", "low")
+	b := &sim.ArrivalBands{}
+	for _, x := range []struct {
+		key string
+		dst **sim.ArrivalBand
+	}{{"urgent", &b.Urgent}, {"normal", &b.Normal}, {"low", &b.Low}} {
+		bv := m.Get(x.key)
+		if !bv.Present() {
+			continue
+		}
+		bm := bv.Map()
+		bm.Known("rate_per_tick", "amount_distribution", "deadline_offset_min", "deadline_offset_max", "counterparty_weights", "divisible")
+		band := &sim.ArrivalBand{
+			RatePerTick: bm.Require("rate_per_tick").FloatAtLeast(0, 0),
+			Amount:      amountDistribution(bm.Require("amount_distribution")),
+			Divisible:   bm.Get("divisible").Bool(false),
+		}
+		lo, hi := bm.Require("deadline_offset_min"), bm.Require("deadline_offset_max")
+		band.DeadlineMin, band.DeadlineMax = lo.Int(1), hi.Int(1)
+		if lo.Present() && band.DeadlineMin <= 0 {
+			lo.Errorf("deadline_offset_min must be > 0, got %d", band.DeadlineMin)
+		}
+		if hi.Present() && band.DeadlineMax < band.DeadlineMin {
+			hi.Errorf("deadline_offset_max %d is below deadline_offset_min %d", band.DeadlineMax, band.DeadlineMin)
+		}
+		band.CounterpartyWeights = l.weights(id, bm.Get("counterparty_weights"))
+		*x.dst = band
+	}
+	if b.Urgent == nil && b.Normal == nil && b.Low == nil {
+		v.Errorf("arrival_bands needs at least one of urgent, normal, low")
+	}
+	return b
+}
+
+// weights reads counterparty_weights (absent: nil, uniform choice).
+func (l *loader) weights(id string, w yamlfile.Value) map[string]float64 {
+	if !w.Present() {
+		return nil
+	}
+	wm := w.Map()
+	out := make(map[string]float64, wm.Len())
+	sum := 0.0
+	wm.Each(func(cp string, v yamlfile.Value) {
+		if !l.counterparty(wm.KeyAt(cp), id, cp) {
+			return
+		}
+		f := v.FloatAtLeast(0, 0)
+		out[cp] = f
+		sum += f
+	})
+	if wm.Len() > 0 && sum <= 0 {
+		w.Errorf("weights must sum to more than 0")
+	}
+	return out
 }

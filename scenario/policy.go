@@ -17,9 +17,15 @@ func (l *loader) policy(agent string, v yamlfile.Value) *policy.Policy {
 		return l.builtin(v, "Fifo", nil)
 	}
 	m := v.Map()
-	t := m.Require("type")
+	t := m.Get("type")
+	name := t.String("")
+	if !t.Present() {
+		v.Warnf("policy has no type: read as Fifo, as SimCash does")
+		name = "Fifo"
+		t = v
+	}
 	var p *policy.Policy
-	switch name := t.String(""); name {
+	switch name {
 	case "Fifo":
 		m.Known("type", "params")
 		p = l.builtin(t, name, nil)
@@ -50,11 +56,15 @@ func (l *loader) policy(agent string, v yamlfile.Value) *policy.Policy {
 		if s := js.String(""); js.Present() {
 			p = parsePolicy(js, []byte(s), "inline JSON policy")
 		}
-	case "LiquiditySplitting", "MockSplitting":
-		t.Errorf("not implemented: the %s policy type; use a FromJson policy with a Split action", name)
+	case "LiquiditySplitting":
+		m.Known("type", "max_splits", "min_split_amount", "params")
+		p = l.builtin(t, name, inlineParams(m, "max_splits", "min_split_amount"))
+	case "MockSplitting":
+		m.Known("type", "num_splits", "params")
+		p = l.builtin(t, name, inlineParams(m, "num_splits"))
 	case "":
 	default:
-		t.Errorf("unknown policy type %q; use Fifo, Deadline, LiquidityAware, FromJson, Inline or InlineJson", name)
+		t.Errorf("unknown policy type %q; use Fifo, Deadline, LiquidityAware, LiquiditySplitting, MockSplitting, FromJson, Inline or InlineJson", name)
 	}
 	if p == nil {
 		return nil

@@ -147,9 +147,11 @@ func (l *loader) load() *sim.Config {
 	cfg.Queue1Ordering = queue1Ordering(top.Get("queue1_ordering"))
 	cfg.PriorityEscalation = priorityEscalation(top.Get("priority_escalation"))
 	if v := top.Get("eod_rush_threshold"); v.Present() {
-		if f := v.Float(DefaultEODRushThreshold); f != DefaultEODRushThreshold {
-			v.Errorf("not implemented: only the default %v is supported (sim.Config has no eod_rush_threshold)", DefaultEODRushThreshold)
+		f := v.FloatAtLeast(DefaultEODRushThreshold, 0)
+		if f > 1 {
+			v.Errorf("eod_rush_threshold is a fraction of the day, from 0 to 1 (got %v)", f)
 		}
+		cfg.EODRushThreshold = &f
 	}
 	if v := top.Get("policy_feature_toggles"); v.Present() {
 		v.Errorf("not implemented: policy_feature_toggles (restricting policy features per scenario)")

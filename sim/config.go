@@ -24,6 +24,9 @@ type Config struct {
 	// (bilateral, then cycles); it is how our LSM always runs.
 	AlgorithmSequencing bool
 	PriorityEscalation  PriorityEscalation
+	// EODRushThreshold is the day fraction from which is_eod_rush is 1;
+	// nil means 0.8.
+	EODRushThreshold *float64
 
 	Costs  CostRates
 	LSM    LSMConfig

@@ -7,48 +7,73 @@ import (
 )
 
 // fillAgentContext writes the agent and system fields of the policy context
-// (the snapshot every decision of this tick sees).
+// (the snapshot every decision of this tick sees), as SimCash's EvalContext
+// computes them.
 func (s *Sim) fillAgentContext(a *agent) {
 	v := &a.ctx.V
 	used := max(0, -a.balance)
 	allowed := a.allowedOverdraft()
-	headroom := max(0, allowed-used)
-	avail := max(a.balance, 0) + headroom
+	avail := a.available()
 	var q1Value int64
 	for _, id := range a.q1 {
 		q1Value += s.txs[id].Remaining
 	}
+	creditHeadroom := a.unsecuredCap - used
+	maxColl := a.maxCollateral()
 	v[policy.FBalance] = float64(a.balance)
 	v[policy.FCreditLimit] = float64(a.unsecuredCap)
+	v[policy.FUnsecuredCap] = float64(a.unsecuredCap)
 	v[policy.FCreditUsed] = float64(used)
-	v[policy.FCreditHeadroom] = float64(headroom)
-	v[policy.FHeadroom] = float64(avail - q1Value)
+	v[policy.FCreditHeadroom] = float64(creditHeadroom)
+	v[policy.FEffectiveLiquidity] = float64(a.balance + creditHeadroom)
 	v[policy.FAvailableLiquidity] = float64(avail)
-	v[policy.FEffectiveLiquidity] = float64(avail)
+	v[policy.FHeadroom] = float64(avail - q1Value)
+	v[policy.FIsUsingCredit] = b2f(a.balance < 0)
+	v[policy.FLiquidityBuffer] = 0
+	v[policy.FOutgoingQueueSize] = float64(len(a.q1))
+	v[policy.FIncomingExpectedCount] = 0 // SimCash never fills incoming_expected
+	if total := a.balance + a.unsecuredCap + a.posted; total == 0 {
+		v[policy.FLiquidityPressure] = 1
+	} else {
+		v[policy.FLiquidityPressure] = 1 - float64(max(a.balance, 0))/float64(total)
+	}
+	v[policy.FIsOverdraftCapped] = 1
 	v[policy.FPostedCollateral] = float64(a.posted)
-	v[policy.FMaxCollateralCapacity] = float64(a.maxColl)
-	v[policy.FRemainingCollateralCapacity] = float64(max(0, a.maxColl-a.posted))
-	collValue := int64(math.Floor(float64(a.posted) * (1 - a.haircut)))
-	v[policy.FExcessCollateral] = float64(max(0, collValue-max(0, used-a.unsecuredCap)))
-	v[policy.FCollateralHaircut] = a.haircut
-	if allowed > 0 {
-		v[policy.FCollateralUtilization] = float64(used) / float64(allowed)
+	v[policy.FMaxCollateralCapacity] = float64(maxColl)
+	v[policy.FRemainingCollateralCapacity] = float64(maxColl - a.posted)
+	if maxColl > 0 {
+		v[policy.FCollateralUtilization] = float64(a.posted) / float64(maxColl)
 	} else {
 		v[policy.FCollateralUtilization] = 0
 	}
-	v[policy.FOutgoingQueueSize] = float64(len(a.q1))
+	v[policy.FAllowedOverdraftLimit] = float64(allowed)
+	v[policy.FOverdraftHeadroom] = float64(allowed - used)
+	v[policy.FCollateralHaircut] = a.haircut
+	required := 0.0
+	if a.haircut < 1 {
+		required = math.Ceil(float64(used-min(a.unsecuredCap, used)) / max(1-a.haircut, 0))
+	}
+	v[policy.FRequiredCollateralForUsage] = required
+	v[policy.FExcessCollateral] = max(float64(a.posted)-required, 0)
+	if allowed > 0 {
+		v[policy.FOverdraftUtilization] = float64(used) / float64(allowed)
+	} else {
+		v[policy.FOverdraftUtilization] = 0
+	}
 	v[policy.FQueue1TotalValue] = float64(q1Value)
 	v[policy.FQueue1LiquidityGap] = float64(max(0, q1Value-avail))
-	v[policy.FRtgsQueueSize] = float64(a.q2Count)
-	v[policy.FRtgsQueueValue] = float64(a.q2Value)
-	switch {
-	case avail > 0:
-		v[policy.FLiquidityPressure] = float64(q1Value) / float64(avail)
-	case q1Value > 0:
-		v[policy.FLiquidityPressure] = 1e9
-	default:
-		v[policy.FLiquidityPressure] = 0
+	v[policy.FRtgsQueueSize] = float64(len(s.q2))
+	v[policy.FRtgsQueueValue] = float64(s.q2Value())
+	v[policy.FQueue2Size] = float64(len(s.q2))
+	v[policy.FQueue2CountForAgent] = float64(a.q2Count)
+	if a.q2Count > 0 {
+		v[policy.FQueue2NearestDeadline] = float64(a.nearestQ2)
+		v[policy.FTicksToNearestQueue2Deadline] = float64(max(0, int(a.nearestQ2)-s.tick))
+	} else {
+		v[policy.FQueue2NearestDeadline] = policy.NoQueue2Deadline
+		v[policy.FTicksToNearestQueue2Deadline] = math.Inf(1)
 	}
+	// Fields SimCash does not have (a policy using them fails there).
 	if a.budgetOn {
 		v[policy.FReleaseBudgetRemaining] = float64(a.budgetLeft)
 	} else {
@@ -66,7 +91,7 @@ func (s *Sim) fillAgentContext(a *agent) {
 	v[policy.FTicksRemainingInDay] = float64(s.tpd - 1 - tid)
 	dp := float64(tid) / float64(s.tpd)
 	v[policy.FDayProgressFraction] = dp
-	v[policy.FIsEODRush] = b2f(dp >= 0.8)
+	v[policy.FIsEODRush] = b2f(dp >= s.eodRush)
 	v[policy.FTotalAgents] = float64(len(s.agents))
 
 	c := &s.cfg.Costs
@@ -74,38 +99,28 @@ func (s *Sim) fillAgentContext(a *agent) {
 	v[policy.FCostDelayPerTickPerCent] = c.DelayCostPerTickPerCent
 	v[policy.FCostCollateralBpsPerTick] = c.CollateralCostPerTickBps
 	v[policy.FCostLiquidityBpsPerTick] = c.LiquidityCostPerTickBps
-	v[policy.FCostDeadlinePenalty] = float64(c.DeadlinePenalty.Amount)
-	v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Amount)
 	v[policy.FCostSplitFriction] = float64(c.SplitFrictionCost)
 	v[policy.FCostOverdueDelayMultiplier] = c.OverdueDelayMultiplier
-
-	v[policy.FLiquidityBuffer] = 0 // scenarios carry no buffer setting
-	v[policy.FIncomingExpectedCount] = float64(a.incomingQ2)
-	v[policy.FQueue2Size] = float64(len(s.q2))
-	v[policy.FQueue2CountForAgent] = float64(a.q2Count)
-	if a.q2Count > 0 {
-		v[policy.FQueue2NearestDeadline] = float64(a.nearestQ2)
-		v[policy.FTicksToNearestQueue2Deadline] = float64(max(0, int(a.nearestQ2)-s.tick))
-	} else {
-		v[policy.FQueue2NearestDeadline] = policy.NoQueue2Deadline
-		v[policy.FTicksToNearestQueue2Deadline] = math.Inf(1)
-	}
 	a.ctx.Derive()
 }
 
-// q2Stats counts, per agent, the queued payments it expects to receive and
-// the nearest deadline of its own queued payments (one pass over Q2).
+// q2Value is the value queued in Q2.
+func (s *Sim) q2Value() int64 {
+	var v int64
+	for _, a := range s.agents {
+		v += a.q2Value
+	}
+	return v
+}
+
+// q2Stats finds, per agent, the nearest deadline of its own queued
+// payments (one pass over Q2).
 func (s *Sim) q2Stats() {
 	for _, a := range s.agents {
-		a.incomingQ2 = 0
 		a.nearestQ2 = math.MaxInt32
 	}
 	for _, id := range s.q2 {
 		tx := &s.txs[id]
-		if tx.Status != TxPending || !tx.inQ2 {
-			continue
-		}
-		s.agents[tx.Receiver].incomingQ2++
 		if a := s.agents[tx.Sender]; tx.Deadline < a.nearestQ2 {
 			a.nearestQ2 = tx.Deadline
 		}
@@ -121,27 +136,23 @@ func (s *Sim) fillTxContext(a *agent, tx *Tx) {
 	v[policy.FDeadlineTick] = float64(tx.Deadline)
 	v[policy.FPriority] = float64(tx.Priority)
 	v[policy.FTicksToDeadline] = float64(int(tx.Deadline) - s.tick)
-	v[policy.FQueueAge] = float64(s.tick - int(tx.Arrival))
+	v[policy.FQueueAge] = float64(max(0, s.tick-int(tx.Arrival)))
 	v[policy.FIsOverdue] = b2f(tx.Overdue)
 	v[policy.FIsPastDeadline] = b2f(s.tick > int(tx.Deadline))
-	v[policy.FIsInQueue2] = b2f(tx.inQ2)
+	v[policy.FIsInQueue2] = b2f(tx.rtgs != rtgsNone)
 	v[policy.FIsDivisible] = b2f(tx.Divisible)
 	v[policy.FIsSplit] = b2f(tx.Parent >= 0)
 	v[policy.FSettledAmount] = float64(tx.Amount - tx.Remaining)
 	if tx.Overdue {
-		v[policy.FOverdueDuration] = float64(max(0, s.tick-int(tx.Deadline)))
+		v[policy.FOverdueDuration] = float64(max(0, s.tick-int(tx.overdueSince)))
 	} else {
 		v[policy.FOverdueDuration] = 0
 	}
 	c := &s.cfg.Costs
 	v[policy.FCostDelayThisTxOneTick] = float64(tx.Remaining) * c.DelayCostPerTickPerCent
-	v[policy.FCostOverdraftThisAmountOneTick] = float64(tx.Remaining) * c.OverdraftBpsPerTick / 10000
-	if c.DeadlinePenalty.Rate {
-		v[policy.FCostDeadlinePenalty] = float64(c.DeadlinePenalty.Of(tx.Amount))
-	}
-	if c.EODPenaltyPerTransaction.Rate {
-		v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Of(tx.Amount))
-	}
+	v[policy.FCostOverdraftThisAmountOneTick] = c.OverdraftBpsPerTick / 10000 * float64(tx.Remaining)
+	v[policy.FCostDeadlinePenalty] = float64(c.DeadlinePenalty.Of(tx.Amount))
+	v[policy.FCostEODPenalty] = float64(c.EODPenaltyPerTransaction.Of(tx.Remaining))
 }
 
 func b2f(b bool) float64 {

@@ -86,15 +86,22 @@ func (s *Sim) finish(tx *Tx, kind LogKind) {
 	if s.log != nil {
 		s.emit(LogEntry{Kind: kind, Agent: tx.Sender, Counterparty: tx.Receiver, Tx: tx.ID, Amount: amt})
 	}
-	if tx.Parent >= 0 {
+	s.settledUp(tx)
+}
+
+// settledUp counts a settled payment: an original payment for its sender,
+// a split child towards its parent, which is settled (recursively) when
+// all its children are.
+func (s *Sim) settledUp(tx *Tx) {
+	for tx.Parent >= 0 {
 		p := &s.txs[tx.Parent]
 		p.childrenLeft--
-		if p.childrenLeft == 0 {
-			p.Status = TxSettled
-			p.SettledTick = int32(s.tick)
-			s.agents[p.Sender].settled++
+		if p.childrenLeft > 0 {
+			return
 		}
-		return
+		p.Status = TxSettled
+		p.SettledTick = int32(s.tick)
+		tx = p
 	}
 	s.agents[tx.Sender].settled++
 }

@@ -190,6 +190,7 @@ type Sim struct {
 	history      bool
 	hasTree      [policy.NumTrees]bool // some agent's policy has the tree
 	q2Actions    bool                  // some agent has q2Acts
+	eodRush      float64
 }
 
 type scaledRates struct {
@@ -228,7 +229,10 @@ func New(cfg *Config, opts ...Option) (*Sim, error) {
 	if len(cfg.Agents) == 0 {
 		return nil, fmt.Errorf("sim: scenario has no agents")
 	}
-	s := &Sim{cfg: cfg, tpd: cfg.TicksPerDay, ticks: cfg.TicksPerDay * cfg.NumDays, history: true}
+	s := &Sim{cfg: cfg, tpd: cfg.TicksPerDay, ticks: cfg.TicksPerDay * cfg.NumDays, history: true, eodRush: 0.8}
+	if cfg.EODRushThreshold != nil {
+		s.eodRush = *cfg.EODRushThreshold
+	}
 	s.rng0 = cfg.Seed
 	for _, o := range opts {
 		o(s)
