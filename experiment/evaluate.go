@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"simcash/policy"
-	"simcash/scenario"
 	"simcash/sim"
 )
 
@@ -26,7 +25,7 @@ func (e *evaluator) simulate(pols map[string]*policy.Policy, seed int64) (*sim.S
 	cfg.Agents = slices.Clone(e.scn.Agents)
 	for i := range cfg.Agents {
 		if p, ok := pols[cfg.Agents[i].ID]; ok {
-			scenario.ApplyRunnerPolicy(&cfg.Agents[i], p)
+			cfg.Agents[i].UsePolicy(p)
 		}
 	}
 	cfg.Seed = uint64(seed)
@@ -169,7 +168,7 @@ func (e *evaluator) costs(set *sampleSet, pol *policy.Policy) ([]int64, error) {
 func runSample(base *sim.Config, pol *policy.Policy) (int64, error) {
 	cfg := *base
 	agents := [3]sim.AgentConfig{base.Agents[0], base.Agents[1], base.Agents[2]}
-	scenario.ApplyRunnerPolicy(&agents[1], pol)
+	agents[1].UsePolicy(pol)
 	cfg.Agents = agents[:]
 	s, err := sim.New(&cfg, sim.WithoutBalanceHistory())
 	if err != nil {

@@ -337,3 +337,33 @@ func (p *Policy) Uses(t Tree, kind ActionKind) bool {
 	}
 	return false
 }
+
+// ActionCategory is SimCash's feature category of an action kind:
+// PaymentAction, BankAction, CollateralAction or RtgsAction.
+func ActionCategory(k ActionKind) string {
+	switch {
+	case k == WithdrawFromRtgs || k == ResubmitToRtgs:
+		return "RtgsAction"
+	case k >= SetReleaseBudget && k <= NoAction:
+		return "BankAction"
+	case k >= PostCollateral && k <= HoldCollateral:
+		return "CollateralAction"
+	case k >= Release && k < numActionKinds:
+		return "PaymentAction"
+	}
+	return ""
+}
+
+// ActionKinds lists the action kinds p's trees use.
+func (p *Policy) ActionKinds() []ActionKind {
+	var out []ActionKind
+	for k := Release; k < numActionKinds; k++ {
+		for t := range NumTrees {
+			if p.Uses(t, k) {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -385,7 +385,7 @@ func TestBuiltins(t *testing.T) {
 	if _, err := Builtin("Nope"); err == nil {
 		t.Error("unknown builtin: want error")
 	}
-	if got := BuiltinNames(); !slices.Equal(got, []string{"Deadline", "Fifo", "LiquidityAware"}) {
+	if got := BuiltinNames(); !slices.Equal(got, []string{"Deadline", "Fifo", "LiquidityAware", "LiquiditySplitting", "MockSplitting"}) {
 		t.Errorf("BuiltinNames = %v", got)
 	}
 }

@@ -236,18 +236,18 @@ func amountDistribution(v yamlfile.Value) sim.Distribution {
 // categorical reads a Categorical priority distribution: values 0..10
 // with one non-negative weight each.
 func categorical(pm yamlfile.Map) *sim.Distribution {
-	d := &sim.Distribution{Kind: sim.Categorical}
+	d := &sim.Distribution{Kind: sim.Categorical, Cat: &sim.Categories{}}
 	vals, ws := pm.Require("values"), pm.Require("weights")
 	for _, v := range vals.List() {
-		d.Values = append(d.Values, int64(intRange(v, 5, 0, 10)))
+		d.Cat.Values = append(d.Cat.Values, int64(intRange(v, 5, 0, 10)))
 	}
 	for _, w := range ws.List() {
-		d.Weights = append(d.Weights, w.FloatAtLeast(0, 0))
+		d.Cat.Weights = append(d.Cat.Weights, w.FloatAtLeast(0, 0))
 	}
-	if vals.Present() && ws.Present() && len(d.Values) != len(d.Weights) {
-		ws.Errorf("want one weight per value: %d values, %d weights", len(d.Values), len(d.Weights))
+	if vals.Present() && ws.Present() && len(d.Cat.Values) != len(d.Cat.Weights) {
+		ws.Errorf("want one weight per value: %d values, %d weights", len(d.Cat.Values), len(d.Cat.Weights))
 	}
-	if vals.Present() && len(d.Values) == 0 {
+	if vals.Present() && len(d.Cat.Values) == 0 {
 		vals.Errorf("want at least one priority value")
 	}
 	return d

@@ -98,9 +98,9 @@ func (l *loader) event(v yamlfile.Value) (sim.Event, bool) {
 				e.Counterparty = ""
 			}
 		}
-		e.NewWeight = fraction(m.Require("new_weight"), 0)
+		e.NewWeight = m.Require("new_weight").FloatAtLeast(0, 0)
 		if ab := m.Get("auto_balance_others"); ab.Bool(false) {
-			ab.Errorf("not implemented: auto_balance_others (redistributing the other weights)")
+			ab.Warnf("auto_balance_others is ignored: SimCash's engine records it and leaves the other weights as they are")
 		}
 	case sim.DeadlineWindowChange:
 		lo, hi := m.Get("min_ticks_multiplier"), m.Get("max_ticks_multiplier")

@@ -14,18 +14,13 @@ import (
 // experiment runner applies a policy to an agent: the agent gets a JSON
 // policy (Sets changes a parameter of its current one, Policies replaces
 // it), and its liquidity_allocation_fraction is taken from the policy's
-// initial_liquidity_fraction, or 0.5 when the agent has a liquidity pool
-// and the policy does not say.
+// initial_liquidity_fraction (sim.AgentConfig.UsePolicy).
 type Overrides struct {
 	// Sets are AGENT.PARAM=VALUE.
 	Sets []string
 	// Policies are AGENT=FILE.json.
 	Policies []string
 }
-
-// DefaultRunnerFraction is the pool fraction SimCash's experiment runner
-// gives an overridden agent whose policy has no initial_liquidity_fraction.
-const DefaultRunnerFraction = 0.5
 
 // Apply applies o to cfg. Errors name the offending argument.
 func (o Overrides) Apply(cfg *sim.Config) error {
@@ -74,24 +69,9 @@ func (o Overrides) Apply(cfg *sim.Config) error {
 		touched[i] = true
 	}
 	for i := range touched {
-		ApplyRunnerPolicy(&cfg.Agents[i], cfg.Agents[i].Policy)
+		cfg.Agents[i].UsePolicy(cfg.Agents[i].Policy)
 	}
 	return nil
-}
-
-// ApplyRunnerPolicy gives agent a the policy p as SimCash's experiment
-// runner does: p becomes a JSON policy of the agent, and the pool fraction
-// follows p's initial_liquidity_fraction (0.5 when p has none and the
-// agent has a pool).
-func ApplyRunnerPolicy(a *sim.AgentConfig, p *policy.Policy) {
-	p = p.AsJSON()
-	a.Policy = p
-	if f, ok := p.Param("initial_liquidity_fraction"); ok {
-		a.LiquidityAllocationFraction = &f
-	} else if a.LiquidityPool > 0 {
-		f := DefaultRunnerFraction
-		a.LiquidityAllocationFraction = &f
-	}
 }
 
 // AgentIndex returns the index in cfg.Agents of the agent with id, or an

@@ -22,7 +22,7 @@ func runFile(t *testing.T, name string, fractions map[string]float64, edit func(
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.Policy = p
+			a.UsePolicy(p)
 		}
 	}
 	if edit != nil {

@@ -20,11 +20,13 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"simcash/policy"
 	"simcash/sim"
 	"simcash/yamlfile"
 )
@@ -153,15 +155,13 @@ func (l *loader) load() *sim.Config {
 		}
 		cfg.EODRushThreshold = &f
 	}
-	if v := top.Get("policy_feature_toggles"); v.Present() {
-		v.Errorf("not implemented: policy_feature_toggles (restricting policy features per scenario)")
-	}
 
 	cfg.Costs = costRates(top.Get("cost_rates"))
 	cfg.LSM = lsmConfig(top.Get("lsm_config"))
 
 	l.agents(top.Require("agents"))
 	l.events(top.Get("scenario_events"))
+	l.featureToggles(top.Get("policy_feature_toggles"), cfg)
 	return cfg
 }
 
@@ -325,4 +325,54 @@ func penalty(v yamlfile.Value, def sim.Penalty) sim.Penalty {
 	}
 	mode.Errorf("unknown penalty mode %q; use fixed or rate", mode.String(""))
 	return def
+}
+
+// policyCategories are SimCash's policy feature categories.
+var policyCategories = []string{
+	"ComparisonOperator", "LogicalOperator", "BinaryArithmetic", "NaryArithmetic", "UnaryMath", "TernaryMath",
+	"ValueType", "PaymentAction", "BankAction", "CollateralAction", "RtgsAction", "TransactionField", "AgentField",
+	"QueueField", "CollateralField", "CostField", "TimeField", "LsmField", "ThroughputField", "StateRegisterField",
+	"SystemField",
+}
+
+// featureToggles reads policy_feature_toggles (include or exclude a list of
+// SimCash's feature categories) and checks each agent's policy actions
+// against them. Operator and field categories are checked for their names
+// only.
+func (l *loader) featureToggles(v yamlfile.Value, cfg *sim.Config) {
+	if !v.Present() {
+		return
+	}
+	m := v.Map()
+	m.Known("include", "exclude")
+	inc, exc := m.Get("include"), m.Get("exclude")
+	if inc.Present() == exc.Present() {
+		v.Errorf("give exactly one of include or exclude")
+		return
+	}
+	list := inc
+	if exc.Present() {
+		list = exc
+	}
+	named := map[string]bool{}
+	for _, c := range list.List() {
+		name := c.String("")
+		if !slices.Contains(policyCategories, name) {
+			c.Errorf("unknown category %q; valid: %s", name, strings.Join(policyCategories, ", "))
+			continue
+		}
+		named[name] = true
+	}
+	for i := range cfg.Agents {
+		a := &cfg.Agents[i]
+		if a.Policy == nil || a.Policy.IsBuiltin() {
+			continue // SimCash checks JSON policies only
+		}
+		for _, k := range a.Policy.ActionKinds() {
+			cat := policy.ActionCategory(k)
+			if named[cat] == exc.Present() {
+				v.Errorf("agent %s: its policy uses %v (%s), which policy_feature_toggles forbids", a.ID, k, cat)
+			}
+		}
+	}
 }

@@ -254,16 +254,16 @@ func TestBadScenarios(t *testing.T) {
 		{"unknown policy type", sim1 + "agents:\n  - {id: A, opening_balance: 0, policy: {type: Greedy}}\n", false, 3, "agents[0].policy.type", `unknown policy type "Greedy"`},
 		{"policy file not found", sim1 + "agents:\n  - {id: A, opening_balance: 0, policy: {type: FromJson, json_path: nowhere/none.json}}\n", false, 3, "agents[0].policy.json_path", `policy file "nowhere/none.json" not found; looked for nowhere/none.json, none.json in `},
 		{"bad inline json", sim1 + "agents:\n  - {id: A, opening_balance: 0, policy: {type: InlineJson, json_string: '{not json'}}\n", false, 3, "agents[0].policy.json_string", "inline JSON policy is invalid"},
-		{"arrival bands", sim1 + "agents:\n  - {id: A, opening_balance: 0, arrival_bands: {urgent: {}}}\n", false, 3, "agents[0].arrival_bands", "not implemented"},
-		{"categorical priority", sim1 + `agents:
+		{"arrival band fields", sim1 + "agents:\n  - {id: A, opening_balance: 0, arrival_bands: {urgent: {}}}\n", false, 3, "agents[0].arrival_bands.urgent.rate_per_tick", "required field missing"},
+		{"categorical weights", sim1 + `agents:
   - id: A
     opening_balance: 0
-    arrival_config: {rate_per_tick: 1, amount_distribution: {type: Uniform, min: 1, max: 2}, deadline_range: [1, 2], priority_distribution: {type: Categorical, values: [1], weights: [1]}}
-`, false, 5, "agents[0].arrival_config.priority_distribution", "not implemented"},
+    arrival_config: {rate_per_tick: 1, amount_distribution: {type: Uniform, min: 1, max: 2}, deadline_range: [1, 2], priority_distribution: {type: Categorical, values: [1, 2], weights: [1]}}
+`, false, 5, "agents[0].arrival_config.priority_distribution.weights", "one weight per value"},
 		{"repeating end tick", ab + "scenario_events:\n  - {type: GlobalArrivalRateChange, multiplier: 2, schedule: {type: Repeating, start_tick: 0, interval: 2, end_tick: 6}}\n", false, 4, "scenario_events[0].schedule.end_tick", "not implemented"},
-		{"splitting policy", sim1 + "agents:\n  - {id: A, opening_balance: 0, policy: {type: MockSplitting, num_splits: 2}}\n", false, 3, "agents[0].policy.type", "not implemented"},
-		{"feature toggles", sim1 + "agents: [{id: A, opening_balance: 0}]\npolicy_feature_toggles: {exclude: [CollateralAction]}\n", false, 3, "policy_feature_toggles", "not implemented"},
-		{"eod rush threshold", sim1 + "agents: [{id: A, opening_balance: 0}]\neod_rush_threshold: 0.5\n", false, 3, "eod_rush_threshold", "not implemented"},
+		{"feature toggles", sim1 + "agents: [{id: A, opening_balance: 0, policy: {type: InlineJson, json_string: '{\"payment_tree\":{\"type\":\"action\",\"node_id\":\"S\",\"action\":\"Split\",\"parameters\":{\"num_splits\":{\"value\":2}}}}'}}]\npolicy_feature_toggles: {exclude: [PaymentAction]}\n", false, 3, "policy_feature_toggles", "policy_feature_toggles forbids"},
+		{"feature toggle name", sim1 + "agents: [{id: A, opening_balance: 0}]\npolicy_feature_toggles: {exclude: [Magic]}\n", false, 3, "policy_feature_toggles.exclude[0]", "unknown category"},
+		{"eod rush threshold", sim1 + "agents: [{id: A, opening_balance: 0}]\neod_rush_threshold: 1.5\n", false, 3, "eod_rush_threshold", "fraction of the day"},
 		{"both eod penalties", sim1 + "agents: [{id: A, opening_balance: 0}]\ncost_rates: {eod_penalty: 1, eod_penalty_per_transaction: 2}\n", false, 3, "cost_rates.eod_penalty", "give only one"},
 		{"penalty mode", sim1 + "agents: [{id: A, opening_balance: 0}]\ncost_rates: {deadline_penalty: {mode: hourly}}\n", false, 3, "cost_rates.deadline_penalty.mode", `unknown penalty mode "hourly"`},
 		{"priority out of range", ab + "scenario_events:\n  - {type: CustomTransactionArrival, from_agent: A, to_agent: B, amount: 5, priority: 11, schedule: {type: OneTime, tick: 0}}\n", false, 4, "scenario_events[0].priority", "between 0 and 10"},

@@ -10,24 +10,25 @@ func (s *Sim) samplePriority(d *Distribution) int {
 	case Uniform:
 		return int(min(s.rng.Range(d.Min, d.Max+1), 10))
 	case Categorical:
-		if len(d.Values) == 0 {
+		c := d.Cat
+		if c == nil || len(c.Values) == 0 {
 			return 5
 		}
 		var total float64
-		for _, w := range d.Weights {
+		for _, w := range c.Weights {
 			total += w
 		}
 		if total <= 0 {
-			return int(d.Values[0])
+			return int(c.Values[0])
 		}
 		target := s.rng.Float() * total
-		for i, w := range d.Weights {
+		for i, w := range c.Weights {
 			target -= w
-			if target <= 0 && i < len(d.Values) {
-				return int(min(d.Values[i], 10))
+			if target <= 0 && i < len(c.Values) {
+				return int(min(c.Values[i], 10))
 			}
 		}
-		return int(min(d.Values[len(d.Values)-1], 10))
+		return int(min(c.Values[len(c.Values)-1], 10))
 	}
 	return 5
 }

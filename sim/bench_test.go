@@ -33,7 +33,7 @@ func bootstrapConfig(tb testing.TB) *Config {
 		Costs: castroCosts(),
 		Agents: []AgentConfig{
 			{ID: "SOURCE", UnsecuredCap: 1 << 40, Policy: fifo},
-			{ID: "AGENT", LiquidityPool: 1000000, Policy: releaseAll(tb, 0.3)},
+			{ID: "AGENT", LiquidityPool: 1000000, Policy: releaseAll(tb, 0.3), LiquidityAllocationFraction: ptrF(0.3)},
 			{ID: "SINK", Policy: fifo},
 		},
 	}

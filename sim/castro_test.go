@@ -7,14 +7,16 @@ import (
 	"simcash/policy"
 )
 
-// releaseAll is the Castro starting policy with a given pool fraction.
+// releaseAll is the Castro starting policy with a given pool fraction; as
+// SimCash's experiment runner does, callers also set the agent's
+// liquidity_allocation_fraction, which is what day 0 allocates.
 func releaseAll(t testing.TB, fraction float64) *policy.Policy {
 	t.Helper()
 	p, err := policy.Builtin("Fifo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = p.WithParams(map[string]float64{"initial_liquidity_fraction": fraction})
+	p, err = p.AsJSON().WithParams(map[string]float64{"initial_liquidity_fraction": fraction})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +43,8 @@ func exp1Config(t testing.TB, fa, fb float64) *Config {
 		TicksPerDay: 2, NumDays: 1, Seed: 42, DeferredCrediting: true, DeadlineCapAtEOD: true,
 		Costs: castroCosts(),
 		Agents: []AgentConfig{
-			{ID: "BANK_A", LiquidityPool: 100000, Policy: releaseAll(t, fa)},
-			{ID: "BANK_B", LiquidityPool: 100000, Policy: releaseAll(t, fb)},
+			{ID: "BANK_A", LiquidityPool: 100000, Policy: releaseAll(t, fa), LiquidityAllocationFraction: ptrF(fa)},
+			{ID: "BANK_B", LiquidityPool: 100000, Policy: releaseAll(t, fb), LiquidityAllocationFraction: ptrF(fb)},
 		},
 		Events: []Event{
 			{Kind: CustomTransactionArrival, Tick: 1, FromAgent: "BANK_A", ToAgent: "BANK_B", Amount: 15000, Priority: 5, Deadline: intp(2)},
@@ -65,8 +67,8 @@ func exp2Config(t testing.TB, fa, fb float64) *Config {
 		TicksPerDay: 12, NumDays: 1, Seed: 42, DeferredCrediting: true, DeadlineCapAtEOD: true,
 		Costs: castroCosts(),
 		Agents: []AgentConfig{
-			{ID: "BANK_A", LiquidityPool: 1000000, Policy: releaseAll(t, fa), Arrivals: arr("BANK_B")},
-			{ID: "BANK_B", LiquidityPool: 1000000, Policy: releaseAll(t, fb), Arrivals: arr("BANK_A")},
+			{ID: "BANK_A", LiquidityPool: 1000000, Policy: releaseAll(t, fa), LiquidityAllocationFraction: ptrF(fa), Arrivals: arr("BANK_B")},
+			{ID: "BANK_B", LiquidityPool: 1000000, Policy: releaseAll(t, fb), LiquidityAllocationFraction: ptrF(fb), Arrivals: arr("BANK_A")},
 		},
 	}
 	c.Costs.LiquidityCostPerTickBps = 83

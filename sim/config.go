@@ -178,7 +178,12 @@ type Distribution struct {
 	Mean   float64 // Normal, LogNormal (moments of the amount)
 	StdDev float64
 	Lambda float64 // Exponential
-	// Categorical
+	Cat    *Categories
+}
+
+// Categories are a Categorical priority distribution: Values drawn with
+// their Weights.
+type Categories struct {
 	Values  []int64
 	Weights []float64
 }
@@ -215,4 +220,23 @@ type Event struct {
 	NewWeight                 float64
 	MinTicksMultiplier        *float64 // DeadlineWindowChange
 	MaxTicksMultiplier        *float64
+}
+
+// DefaultRunnerFraction is the pool fraction SimCash's experiment runner
+// gives an agent whose policy has no initial_liquidity_fraction.
+const DefaultRunnerFraction = 0.5
+
+// UsePolicy gives the agent policy p the way SimCash's experiment runner
+// applies a policy to an agent: p becomes a JSON policy, and the fraction
+// of the pool allocated on day 0 follows p's initial_liquidity_fraction
+// (DefaultRunnerFraction when p has none and the agent has a pool).
+func (a *AgentConfig) UsePolicy(p *policy.Policy) {
+	p = p.AsJSON()
+	a.Policy = p
+	if f, ok := p.Param("initial_liquidity_fraction"); ok {
+		a.LiquidityAllocationFraction = &f
+	} else if a.LiquidityPool > 0 {
+		f := DefaultRunnerFraction
+		a.LiquidityAllocationFraction = &f
+	}
 }

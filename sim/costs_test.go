@@ -20,7 +20,7 @@ func TestLiquidityCost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := twoAgents(3, 1, AgentConfig{LiquidityPool: 20000, Policy: releaseAll(t, tc.fraction)}, AgentConfig{})
+			c := twoAgents(3, 1, AgentConfig{LiquidityPool: 20000, Policy: releaseAll(t, tc.fraction), LiquidityAllocationFraction: ptrF(tc.fraction)}, AgentConfig{})
 			c.Costs.LiquidityCostPerTickBps = 7
 			r := run(t, c)
 			a := r.Agent("A")
@@ -247,8 +247,9 @@ func TestSplitFriction(t *testing.T) {
 	}{
 		// 10000/3 = 3333, remainder to the last: 3333, 3333, 3334; friction 1000*(3-1)
 		{"divisible", true, 2000, []int64{10000, 3333, 3333, 3334}},
-		// an indivisible payment is released whole, no friction
-		{"indivisible", false, 0, []int64{10000}},
+		// SimCash splits a payment whatever its divisible flag (its
+		// transactions carry none): the same split and friction
+		{"indivisible", false, 2000, []int64{10000, 3333, 3333, 3334}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -187,7 +187,11 @@ func (s *Sim) cyclesRound() (int64, bool) {
 	g := s.buildGraph()
 	g.cycles = g.cycles[:0]
 	s.triangles(g)
-	if maxLen := s.cfg.LSM.MaxCycleLength; maxLen >= 4 && len(s.q2) <= dfsQueueSize {
+	maxLen := s.cfg.LSM.MaxCycleLength
+	if maxLen == 0 {
+		maxLen = 4 // SimCash's default
+	}
+	if maxLen >= 4 && len(s.q2) <= dfsQueueSize {
 		s.longCycles(g, maxLen)
 	}
 	if len(g.cycles) == 0 {
@@ -195,6 +199,9 @@ func (s *Sim) cyclesRound() (int64, bool) {
 	}
 	slices.SortStableFunc(g.cycles, func(x, y lsmCycle) int { return cmp.Compare(y.total, x.total) })
 	limit := s.cfg.LSM.MaxCyclesPerTick
+	if limit == 0 {
+		limit = 10 // SimCash's default
+	}
 	var value int64
 	settled := false
 	for i, c := range g.cycles {

@@ -7,8 +7,10 @@ import (
 )
 
 // Three days of four ticks: a pool of 30000 allocated at the scenario's
-// fraction 0.5 (the hold policy has no initial_liquidity_fraction) and two
-// held payments that keep costing delay.
+// fraction 0.5 on day 0 and in full on later days (SimCash's
+// allocate_daily_liquidity: the hold policy has no
+// initial_liquidity_fraction), and two held payments that keep costing
+// delay.
 func multiDayConfig(t testing.TB) *Config {
 	c := twoAgents(4, 3,
 		AgentConfig{LiquidityPool: 30000, LiquidityAllocationFraction: ptrF(0.5), Policy: mustPolicy(t, holdJSON)},
@@ -22,15 +24,16 @@ func multiDayConfig(t testing.TB) *Config {
 
 func TestMultiDayCostsAndPool(t *testing.T) {
 	s := newSim(t, multiDayConfig(t))
-	// liquidity: (15000*7e6 + 5e9)/1e10 = 11 per tick, 44 a day.
+	// liquidity: (15000*7e6 + 5e9)/1e10 = 11 per tick, 44 on day 0;
+	// (30000*7e6 + 5e9)/1e10 = 21 per tick, 84 a day later.
 	// delay: 100000*1000*100/1e9 = 10 per tick; with the 20000 from tick 5, 120000 -> 12.
 	// day 0: 4*10 = 40; day 1: 10 + 3*12 = 46; day 2: 4*12 = 48.
-	want := []Costs{{Liquidity: 44, Delay: 40}, {Liquidity: 44, Delay: 46}, {Liquidity: 44, Delay: 48}}
+	want := []Costs{{Liquidity: 44, Delay: 40}, {Liquidity: 84, Delay: 46}, {Liquidity: 84, Delay: 48}}
 	for s.Tick() < 5 {
 		s.Step()
 	}
 	// after tick 4 (first tick of day 1) the accumulators restarted: day 1 holds one tick
-	if got, w := s.Result().Agent("A").DailyCosts, []Costs{want[0], {Liquidity: 11, Delay: 10}}; !slices.Equal(got, w) {
+	if got, w := s.Result().Agent("A").DailyCosts, []Costs{want[0], {Liquidity: 21, Delay: 10}}; !slices.Equal(got, w) {
 		t.Errorf("after tick 4: daily costs %+v, want %+v", got, w)
 	}
 	r := s.Run()
@@ -42,15 +45,16 @@ func TestMultiDayCostsAndPool(t *testing.T) {
 	for _, d := range a.DailyCosts {
 		sum.add(d)
 	}
-	// 3*44 = 132, 40+46+48 = 134
-	if total := (Costs{Liquidity: 132, Delay: 134}); a.Costs != total || sum != total {
+	// 44+84+84 = 212, 40+46+48 = 134
+	if total := (Costs{Liquidity: 212, Delay: 134}); a.Costs != total || sum != total {
 		t.Errorf("total %+v, sum of days %+v, want %+v", a.Costs, sum, total)
 	}
-	if r.TotalCost != 266 {
-		t.Errorf("TotalCost %d, want 132+134 = 266", r.TotalCost)
+	if r.TotalCost != 346 {
+		t.Errorf("TotalCost %d, want 212+134 = 346", r.TotalCost)
 	}
-	// floor(30000*0.5) = 15000 allocated at the start of each day, returned at its last tick
-	wantBal := []int64{15000, 15000, 15000, 0, 15000, 15000, 15000, 0, 15000, 15000, 15000, 0}
+	// floor(30000*0.5) = 15000 allocated on day 0, 30000 on later days,
+	// returned at each day's last tick
+	wantBal := []int64{15000, 15000, 15000, 0, 30000, 30000, 30000, 0, 30000, 30000, 30000, 0}
 	if !slices.Equal(a.BalanceHistory, wantBal) {
 		t.Errorf("balances %v, want %v", a.BalanceHistory, wantBal)
 	}
@@ -137,7 +141,8 @@ func TestEventLog(t *testing.T) {
 		}
 	}
 	// C's held 1000 at the default 0.0001: (1000*1000*100 + 5e8)/1e9 = 0 on ticks 0-1;
-	// overdue (x5) on ticks 2-3: (1000*5000*100 + 5e8)/1e9 = 1. Nobody else has costs.
+	// overdue (x5) on ticks 2-3: (1000*5000*100 + 5e8)/1e9 = 1, plus the deadline
+	// penalty of 50000 with tick 2's costs. Nobody else has costs.
 	costs := 0
 	for i, e := range evs {
 		if i > 0 && e.Tick < evs[i-1].Tick {
@@ -145,7 +150,11 @@ func TestEventLog(t *testing.T) {
 		}
 		switch e.Kind {
 		case EvCost:
-			if s.AgentID(e.Agent) != "C" || e.Tick < 2 || e.Costs == nil || *e.Costs != (Costs{Delay: 1}) || e.Amount != 1 {
+			want := Costs{Delay: 1}
+			if e.Tick == 2 {
+				want.DeadlinePenalty = 50000
+			}
+			if s.AgentID(e.Agent) != "C" || e.Tick < 2 || e.Costs == nil || *e.Costs != want || e.Amount != want.Total() {
 				t.Errorf("cost entry %+v (costs %+v), want C's delay of 1 at ticks 2 and 3", e, e.Costs)
 			}
 			costs++

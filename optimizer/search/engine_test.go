@@ -43,7 +43,7 @@ func TestExp1OnEngine(t *testing.T) {
 				if err != nil {
 					t.Fatalf("policy %s: %v", d, err)
 				}
-				c.Agents[i].Policy = p
+				c.Agents[i].UsePolicy(p)
 			}
 		}
 		s, err := sim.New(&c)
