@@ -6,14 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"simcash/oracle"
+	"simcash/scenariogen"
 )
+
+// caseTimeout bounds one oracle run; SimCash's engine needs minutes on
+// long, busy scenarios.
+const caseTimeout = 3 * time.Minute
 
 // outcome is one case's verdict.
 type outcome struct {
@@ -78,6 +85,8 @@ func runCases(t *testing.T, o *oracle.Oracle, cases []oracle.Case) []outcome {
 
 func runCase(ctx context.Context, o *oracle.Oracle, c oracle.Case) outcome {
 	r := outcome{c: c}
+	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
+	defer cancel()
 	want, err := o.Run(ctx, c)
 	if err != nil {
 		if oracle.IsRefused(err) {
@@ -183,6 +192,31 @@ func TestDifferentialPolicies(t *testing.T) {
 				Policies: []string{"BANK_B=" + p},
 			})
 		}
+	}
+	runCases(t, o, cases)
+}
+
+// TestDifferentialGenerated runs generated scenarios with fixed seeds
+// (ORACLE_GENERATED sets how many; 500 by default).
+func TestDifferentialGenerated(t *testing.T) {
+	o, shared := needOracle(t)
+	n := 500
+	if v := os.Getenv("ORACLE_GENERATED"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("ORACLE_GENERATED=%q: %v", v, err)
+		}
+	}
+	pols, _ := filepath.Glob(filepath.Join(shared, "simcash", "policies", "*.json"))
+	slices.Sort(pols)
+	dir := t.TempDir()
+	var cases []oracle.Case
+	for seed := 1; seed <= n; seed++ {
+		f := filepath.Join(dir, fmt.Sprintf("gen%04d.yaml", seed))
+		if err := os.WriteFile(f, scenariogen.Generate(uint64(seed), scenariogen.Options{PolicyFiles: pols}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, oracle.Case{Name: fmt.Sprintf("gen%04d", seed), Scenario: f})
 	}
 	runCases(t, o, cases)
 }
