@@ -118,7 +118,14 @@ func (o *Oracle) Run(ctx context.Context, c Case) (*Result, error) {
 
 // Ours runs c through our engine.
 func Ours(c Case) (*Result, error) {
-	cfg, _, err := scenario.Load(c.Scenario, scenario.Options{})
+	var dirs []string
+	if shared := SharedDir(filepath.Dir(c.Scenario)); shared != "" {
+		dirs = append(dirs, filepath.Join(shared, "simcash", "policies"))
+	}
+	if shared := SharedDir("."); shared != "" {
+		dirs = append(dirs, filepath.Join(shared, "simcash", "policies"))
+	}
+	cfg, _, err := scenario.Load(c.Scenario, scenario.Options{PolicyDirs: dirs})
 	if err != nil {
 		return nil, err
 	}

@@ -20,10 +20,10 @@ package scenario
 
 import (
 	"fmt"
-	"slices"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"simcash/policy"

@@ -50,7 +50,7 @@ type gen struct {
 	n   int // ticks in the run
 }
 
-func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
+func (g *gen) chance(p float64) bool  { return g.r.Float64() < p }
 func (g *gen) between(lo, hi int) int { return lo + g.r.IntN(hi-lo+1) }
 func (g *gen) pick(xs ...string) string {
 	return xs[g.r.IntN(len(xs))]

@@ -114,7 +114,7 @@ type AgentConfig struct {
 	// MaxCollateralCapacityDefault: no capacity was configured, so it is
 	// 10 x the unsecured cap in force (which CollateralAdjustment moves).
 	MaxCollateralCapacityDefault bool
-	LiquidityPool         int64   // 0 = no pool
+	LiquidityPool                int64 // 0 = no pool
 	// LiquidityAllocationFraction is the fraction of the pool allocated on
 	// day 0; nil means 1.0. Later days use the policy's
 	// initial_liquidity_fraction (JSON policies), else 1.0.

@@ -11,43 +11,46 @@
 //	s, err := sim.New(cfg, sim.WithSeed(7))
 //	res := s.Run()
 //
-// Decisions where the specification is silent:
-//   - Overdue marks: a Q1 payment is marked (and charged the deadline
-//     penalty) just before its agent's payment decisions, a Q2 payment in the
-//     Q2 pass; both happen in the tick the payment becomes overdue.
-//   - LSM settlements move the net amounts at once, even with deferred
-//     crediting: an offset is simultaneous by nature, and the net payer's
-//     check is on the net amount. Bilateral and multilateral outflow limits
-//     count the gross amounts.
-//   - Cycles longer than 3 are searched only while Q2 holds at most 200
-//     payments ("when Q2 is small").
-//   - Entry-disposition offsetting tries a bilateral offset of the pair as a
-//     payment enters Q2. Algorithm sequencing is how our LSM always runs
-//     (bilateral, then cycles).
-//   - Priority escalation: within start_escalating_at_ticks of its deadline a
-//     queued payment's priority is raised by floor(progress * max_boost),
-//     progress = 1 - ticks_to_deadline/threshold (squared for the
-//     exponential curve), capped at 10.
-//   - Split children take amount/N (the remainder to the last), keep the
-//     parent's deadline and arrival; the parent counts as settled when all
-//     its children are. StaggerSplit releases stagger_first_now children at
-//     once and one more every stagger_gap_ticks without a new decision.
-//   - Release budgets (bank tree SetReleaseBudget) hold back a released
-//     payment that would exceed the tick's budget, its per-counterparty cap,
-//     or go to a counterparty outside focus_cpty_list.
-//   - A policy that fails at run time (e.g. a division by zero) holds the
-//     payment (or does nothing, in the other trees); the failure is counted
-//     in Result.PolicyErrors and logged as a policy_error event.
-//   - Policy fields: effective_liquidity = available_liquidity =
-//     max(balance,0) + credit headroom; headroom = available - Q1 value;
-//     queue1_liquidity_gap = max(0, Q1 value - available); is_eod_rush when
-//     the day is 80% done; liquidity_pressure = Q1 value / available.
-//   - GlobalArrivalRateChange and AgentArrivalRateChange multiply the
-//     configured base rate (a later multiplier of 1.0 restores it);
-//     DeadlineWindowChange scales the configured deadline range the same way.
-//   - CollateralAdjustment changes the unsecured cap (never below 0).
-//     ScheduledSettlement settles at once if the sender can pay, else queues
-//     the payment in Q2, bypassing the policy.
+// Where the specification is silent the engine follows SimCash's Rust
+// engine (../shared/simcash-src), checked with the differential test in
+// package oracle:
+//   - Tick order: scenario events, arrivals, strategic collateral trees,
+//     bank trees, collateral timers, priority escalation, Q1 ordering,
+//     payment decisions, Q2 withdraw/resubmit decisions, settlement of
+//     released payments, Q2 pass, LSM, end-of-tick collateral trees,
+//     deferred credits, costs, end of day.
+//   - A payment is marked overdue by the Q2 pass, or when costs accrue if it
+//     is still in Q1; the deadline penalty is charged only to payments
+//     still queued when costs accrue in the tick they went overdue.
+//   - Day 0 allocates liquidity_allocation_fraction of the pool; later days
+//     a JSON policy's initial_liquidity_fraction, or the whole pool.
+//   - The LSM runs up to three rounds of bilateral offsetting and cycle
+//     settlement (triangles u<v<w in agent order when Q2's graph has a
+//     strongly connected component of 3+, payment-level cycles of 4+ while
+//     Q2 holds at most 100 payments), each followed by a Q2 pass that
+//     credits at once even with deferred crediting.
+//   - entry_disposition_offsetting and algorithm_sequencing change only
+//     SimCash's event names: no effect here.
+//   - Priority mode orders Q2 by RTGS priority (Normal unless a
+//     ResubmitToRtgs declared another), then submission tick; a Release's
+//     priority_flag sets the payment's own priority only.
+//   - A split ignores the divisible flag; StaggerSplit children beyond
+//     stagger_first_now wait in Q1 for the next decisions.
+//   - ScheduledSettlement settles at once when the sender has the
+//     liquidity, else does nothing (no payment is created).
+//   - An agent rate change multiplies the rate in force and becomes the
+//     base a later global change multiplies.
+//
+// Where SimCash's engine fails the run, ours goes on, as documented here:
+//   - CollateralAdjustment below zero: the unsecured cap stops at 0.
+//   - A collateral post above the remaining capacity posts what fits.
+//   - A split into more parts than the amount has cents splits into
+//     one-cent parts; num_splits < 2 is a policy error and the payment is
+//     held.
+//   - A policy that fails at run time (e.g. a division by zero, or a field
+//     SimCash lacks such as release_budget_remaining) holds the payment (or
+//     does nothing in the other trees); the failure is counted in
+//     Result.PolicyErrors and logged as a policy_error event.
 //
 // The event log (WithEventLog, WithEventFunc) costs nothing when off: every
 // emission is behind one nil check.

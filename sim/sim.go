@@ -131,8 +131,8 @@ type agent struct {
 	focus      []bool
 
 	timers     []collateralTimer
-	releaseAll bool       // the payment tree always releases
-	q2Acts     bool       // the payment tree can withdraw from or resubmit to RTGS
+	releaseAll bool // the payment tree always releases
+	q2Acts     bool // the payment tree can withdraw from or resubmit to RTGS
 	bands      *ArrivalBands
 	bandList   []band
 	logNormal  [2]float64 // mu, sigma of a LogNormal amount distribution
