@@ -58,17 +58,7 @@ func (s *Sim) initBands(a *agent) {
 		if x.c.Amount.Kind == LogNormal {
 			bd.logNormal[0], bd.logNormal[1] = logNormalParams(&x.c.Amount)
 		}
-		if len(x.c.CounterpartyWeights) > 0 {
-			bd.weights = make([]float64, len(a.candidates))
-			for i, c := range a.candidates {
-				w, ok := x.c.CounterpartyWeights[s.agents[c].cfg.ID]
-				if !ok {
-					w = 1
-				}
-				bd.weights[i] = w
-				bd.weightSum += w
-			}
-		}
+		bd.weights, bd.weightSum = s.weightsFor(a.candidates, x.c.CounterpartyWeights)
 		a.bandList = append(a.bandList, bd)
 	}
 }
@@ -82,26 +72,8 @@ func (s *Sim) bandArrivals(a *agent, runEnd, day int) {
 			n = s.rng.poissonL(bd.expNeg)
 		}
 		for k := 0; k < n; k++ {
-			var amount int64
-			if bd.cfg.Amount.Kind == LogNormal {
-				amount = s.rng.logNormal(bd.logNormal[0], bd.logNormal[1])
-			} else {
-				amount = s.rng.Sample(&bd.cfg.Amount)
-			}
-			var cp int32
-			if bd.weights == nil {
-				cp = bd.candidates[s.rng.Range(0, int64(len(bd.candidates)))]
-			} else {
-				target := s.rng.Float() * bd.weightSum
-				cp = bd.candidates[len(bd.candidates)-1]
-				for j, w := range bd.weights {
-					target -= w
-					if target <= 0 {
-						cp = bd.candidates[j]
-						break
-					}
-				}
-			}
+			amount := s.drawAmount(&bd.cfg.Amount, bd.logNormal)
+			cp := s.pickCounterparty(bd.candidates, bd.weights, bd.weightSum)
 			dl := s.arrivalDeadline(int64(bd.cfg.DeadlineMin), int64(bd.cfg.DeadlineMax), runEnd, day)
 			prio := bd.lo
 			if bd.lo != bd.hi {

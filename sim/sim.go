@@ -139,11 +139,9 @@ type agent struct {
 	expRate    float64    // the rate expNeg was computed for
 	expNeg     float64    // exp(-rate), Poisson's L
 	baseRate   float64    // configured rate, for rate-change events
-	baseDl     [2]int64   // configured deadline range
 
 	tickCosts  Costs
 	q2Weighted int64 // delay weight of Q1 and Q2 this tick
-	incomingQ2 int   // queued payments to this agent (q2Stats)
 	nearestQ2  int32 // nearest deadline of its own queued payments
 }
 
@@ -268,7 +266,7 @@ func New(cfg *Config, opts ...Option) (*Sim, error) {
 		if err := s.initAgent(a); err != nil {
 			return nil, err
 		}
-		a.baseRate, a.baseDl = a.rate, [2]int64{a.dlMin, a.dlMax}
+		a.baseRate = a.rate
 		if s.history {
 			a.history = hist[i*s.ticks : i*s.ticks : (i+1)*s.ticks]
 		}
@@ -402,17 +400,26 @@ func (s *Sim) initAgent(a *agent) error {
 }
 
 func (s *Sim) setWeights(a *agent) {
-	w := a.arr.CounterpartyWeights
-	a.weights = make([]float64, len(a.candidates))
-	a.weightSum = 0
-	for i, c := range a.candidates {
+	a.weights, a.weightSum = s.weightsFor(a.candidates, a.arr.CounterpartyWeights)
+}
+
+// weightsFor lays counterparty weights out per candidate (absent ones count
+// 1.0); nil when w is empty (uniform choice).
+func (s *Sim) weightsFor(candidates []int32, w map[string]float64) ([]float64, float64) {
+	if len(w) == 0 {
+		return nil, 0
+	}
+	out := make([]float64, len(candidates))
+	var sum float64
+	for i, c := range candidates {
 		v, ok := w[s.agents[c].cfg.ID]
 		if !ok {
 			v = 1.0
 		}
-		a.weights[i] = v
-		a.weightSum += v
+		out[i] = v
+		sum += v
 	}
+	return out, sum
 }
 
 // Events returns the recorded event log (WithEventLog).

@@ -145,13 +145,8 @@ func (s *Sim) arrivals() {
 			n = s.rng.poissonL(a.expNeg)
 		}
 		for k := 0; k < n; k++ {
-			var amount int64
-			if a.arr.Amount.Kind == LogNormal {
-				amount = s.rng.logNormal(a.logNormal[0], a.logNormal[1])
-			} else {
-				amount = s.rng.Sample(&a.arr.Amount)
-			}
-			cp := s.counterparty(a)
+			amount := s.drawAmount(&a.arr.Amount, a.logNormal)
+			cp := s.pickCounterparty(a.candidates, a.weights, a.weightSum)
 			dl := s.arrivalDeadline(a.dlMin, a.dlMax, runEnd, day)
 			prio := a.arr.Priority
 			if a.arr.PriorityDist != nil {
@@ -167,20 +162,30 @@ func (s *Sim) arrivals() {
 	}
 }
 
-// counterparty draws a receiver: by weight (absent weights count 1.0)
-// over the other agents in config order, or uniformly.
-func (s *Sim) counterparty(a *agent) int32 {
-	if a.weights == nil {
-		return a.candidates[s.rng.Range(0, int64(len(a.candidates)))]
+// drawAmount draws a payment amount; ln holds a LogNormal's precomputed
+// mu and sigma.
+func (s *Sim) drawAmount(d *Distribution, ln [2]float64) int64 {
+	if d.Kind == LogNormal {
+		return s.rng.logNormal(ln[0], ln[1])
 	}
-	target := s.rng.Float() * a.weightSum
-	for i, w := range a.weights {
+	return s.rng.Sample(d)
+}
+
+// pickCounterparty draws a receiver among candidates (the other agents in
+// config order): by weight (absent weights count 1.0), or uniformly when
+// weights is nil.
+func (s *Sim) pickCounterparty(candidates []int32, weights []float64, sum float64) int32 {
+	if weights == nil {
+		return candidates[s.rng.Range(0, int64(len(candidates)))]
+	}
+	target := s.rng.Float() * sum
+	for i, w := range weights {
 		target -= w
 		if target <= 0 {
-			return a.candidates[i]
+			return candidates[i]
 		}
 	}
-	return a.candidates[len(a.candidates)-1]
+	return candidates[len(candidates)-1]
 }
 
 // arrivalDeadline draws a deadline offset in [lo, hi] and caps it at the
