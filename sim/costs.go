@@ -23,8 +23,7 @@ func (s *Sim) accrueCosts() {
 		var weighted int64
 		for _, id := range a.q1 {
 			tx := &s.txs[id]
-			if t > tx.Deadline && !tx.Overdue {
-				tx.Overdue, tx.overdueSince = true, t
+			if s.markOverdue(tx) {
 				c.DeadlinePenalty += s.overduePenalty(a, tx, dp)
 			}
 			weighted += s.delayWeight(tx)

@@ -227,14 +227,16 @@ func (s *Sim) escalatePriorities() {
 	}
 }
 
-// markOverdue flags a queued payment past its deadline; the deadline
-// penalty is charged when costs accrue.
-func (s *Sim) markOverdue(tx *Tx) {
+// markOverdue flags a queued payment past its deadline and reports
+// whether it was newly marked; the deadline penalty is charged when costs
+// accrue.
+func (s *Sim) markOverdue(tx *Tx) bool {
 	if tx.Overdue || int32(s.tick) <= tx.Deadline {
-		return
+		return false
 	}
 	tx.Overdue = true
 	tx.overdueSince = int32(s.tick)
+	return true
 }
 
 // decide evaluates each agent's payment tree over its Q1 against one
