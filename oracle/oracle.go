@@ -334,3 +334,38 @@ func refusal(stderr string) string {
 	}
 	return lines[len(lines)-1]
 }
+
+// Timing is SimCash's engine's in-process time for one whole run
+// (simcash-oracle --repeat): Orchestrator::new plus every tick.
+type Timing struct {
+	Repeat int     `json:"repeat"`
+	MeanUS float64 `json:"mean_us"`
+	MinUS  float64 `json:"min_us"`
+}
+
+// Time runs scenario repeat times inside SimCash's engine, after one
+// warm-up run, and returns its timing. The YAML is converted once by
+// SimCash's Python layer, outside the timed runs.
+func (o *Oracle) Time(ctx context.Context, scenario string, repeat int) (*Timing, error) {
+	convert := filepath.Join(filepath.Dir(o.Script), "convert.py")
+	cfg, err := exec.CommandContext(ctx, "python3", convert, scenario).Output()
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", scenario, err)
+	}
+	bin, err := filepath.EvalSymlinks(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(filepath.Dir(bin), "..", "..", "simcash")
+	cmd := exec.CommandContext(ctx, o.Binary, "-", "--repeat", strconv.Itoa(repeat), "--simcash-root", root)
+	cmd.Stdin = bytes.NewReader(cfg)
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("simcash-oracle --repeat: %w", err)
+	}
+	var t Timing
+	if err := json.Unmarshal(out, &t); err != nil {
+		return nil, fmt.Errorf("simcash-oracle --repeat output %q: %w", out, err)
+	}
+	return &t, nil
+}

@@ -166,7 +166,7 @@ func TestReferenceScenarios(t *testing.T) {
 			if !cfg.AlgorithmSequencing || !cfg.EntryDispositionOffsetting {
 				t.Errorf("T2 toggles off")
 			}
-			if want := (sim.PriorityEscalation{Enabled: true, Curve: "exponential", StartEscalatingAtTicks: 25, MaxBoost: 4}); cfg.PriorityEscalation != want {
+			if want := (sim.PriorityEscalation{Enabled: true, StartEscalatingAtTicks: 20, MaxBoost: 4}); cfg.PriorityEscalation != want {
 				t.Errorf("escalation = %+v", cfg.PriorityEscalation)
 			}
 			a := agent(t, cfg, "BIG_BANK_A")

@@ -215,7 +215,6 @@ func queue1Ordering(v yamlfile.Value) string {
 
 func priorityEscalation(v yamlfile.Value) sim.PriorityEscalation {
 	pe := sim.PriorityEscalation{
-		Curve:                  "linear",
 		StartEscalatingAtTicks: DefaultEscalationStart,
 		MaxBoost:               DefaultEscalationMaxBoost,
 	}
@@ -225,24 +224,16 @@ func priorityEscalation(v yamlfile.Value) sim.PriorityEscalation {
 	m := v.Map()
 	m.Known("enabled", "curve", "threshold_ticks", "start_escalating_at_ticks", "max_boost")
 	pe.Enabled = m.Get("enabled").Bool(false)
+	// SimCash's engine escalates linearly whatever the curve says, and
+	// reads only start_escalating_at_ticks: we do the same and say so.
 	c := m.Get("curve")
-	switch curve := c.String("linear"); curve {
-	case "linear", "exponential":
-		pe.Curve = curve
-	case "step":
-		c.Errorf("not implemented: the step escalation curve; use linear or exponential")
-	default:
-		c.Errorf("unknown curve %q; use linear or exponential", curve)
+	if curve := c.String("linear"); curve != "linear" {
+		c.Warnf("curve %q is escalated linearly, as SimCash's engine does", curve)
 	}
-	// threshold_ticks is SimCash's newer name for start_escalating_at_ticks.
-	th, st := m.Get("threshold_ticks"), m.Get("start_escalating_at_ticks")
-	if th.Present() && st.Present() {
-		st.Errorf("give threshold_ticks or start_escalating_at_ticks, not both")
+	if th := m.Get("threshold_ticks"); th.Present() {
+		th.Warnf("threshold_ticks is ignored, as SimCash's engine does; start_escalating_at_ticks sets the window (default %d)", DefaultEscalationStart)
 	}
-	if st.Present() {
-		th = st
-	}
-	pe.StartEscalatingAtTicks = positiveIntDef(th, DefaultEscalationStart)
+	pe.StartEscalatingAtTicks = positiveIntDef(m.Get("start_escalating_at_ticks"), DefaultEscalationStart)
 	pe.MaxBoost = intRange(m.Get("max_boost"), DefaultEscalationMaxBoost, 0, 10)
 	return pe
 }

@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 	if want := (sim.LSMConfig{EnableBilateral: true, EnableCycles: true, MaxCycleLength: 4, MaxCyclesPerTick: 10}); cfg.LSM != want {
 		t.Errorf("LSM = %+v", cfg.LSM)
 	}
-	if want := (sim.PriorityEscalation{Curve: "linear", StartEscalatingAtTicks: 20, MaxBoost: 3}); cfg.PriorityEscalation != want {
+	if want := (sim.PriorityEscalation{StartEscalatingAtTicks: 20, MaxBoost: 3}); cfg.PriorityEscalation != want {
 		t.Errorf("escalation = %+v", cfg.PriorityEscalation)
 	}
 	if cfg.Queue1Ordering != "fifo" || cfg.DeferredCrediting || cfg.DeadlineCapAtEOD || cfg.PriorityMode || cfg.AlgorithmSequencing || cfg.EntryDispositionOffsetting {
@@ -115,7 +115,7 @@ agents:
 	if !cfg.DeferredCrediting || !cfg.DeadlineCapAtEOD || cfg.Queue1Ordering != "priority_deadline" || !cfg.PriorityMode || !cfg.AlgorithmSequencing || !cfg.EntryDispositionOffsetting {
 		t.Errorf("toggles = %+v", cfg)
 	}
-	if want := (sim.PriorityEscalation{Enabled: true, Curve: "linear", StartEscalatingAtTicks: 7, MaxBoost: 2}); cfg.PriorityEscalation != want {
+	if want := (sim.PriorityEscalation{Enabled: true, StartEscalatingAtTicks: 7, MaxBoost: 2}); cfg.PriorityEscalation != want {
 		t.Errorf("escalation = %+v", cfg.PriorityEscalation)
 	}
 	if want := (sim.LSMConfig{EnableBilateral: true, MaxCycleLength: 5, MaxCyclesPerTick: 3}); cfg.LSM != want {

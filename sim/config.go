@@ -37,7 +37,6 @@ type Config struct {
 // PriorityEscalation raises a queued payment's priority as its deadline nears.
 type PriorityEscalation struct {
 	Enabled                bool
-	Curve                  string // "linear" (default) or "exponential"
 	StartEscalatingAtTicks int
 	MaxBoost               int
 }
