@@ -34,7 +34,9 @@ func newSimulateCommand() *cobra.Command {
 
 Costs are integer cents in JSON and dollars in the table. --set changes a policy
 parameter of one agent (e.g. --set BANK_A.initial_liquidity_fraction=0.2);
---policy replaces an agent's policy with a JSON policy file.`,
+--policy replaces an agent's policy with a JSON policy file. Both apply the
+policy as SimCash's experiment runner does: the agent's day-0 pool allocation
+follows the policy's initial_liquidity_fraction (0.5 when it has none).`,
 		Args: exactArgs(1, "one scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.seedSet = cmd.Flags().Changed("seed")
