@@ -32,11 +32,12 @@ func (r *Result) Agent(id string) *AgentResult {
 
 // Result summarises the run so far.
 func (s *Sim) Result() *Result {
+	settled := s.settledCounts()
 	r := &Result{Seed: s.rng0, Ticks: s.tick, Agents: make([]AgentResult, len(s.agents)), PolicyErrors: s.policyErrors}
 	for i, a := range s.agents {
 		days := append(append([]Costs(nil), a.days...), a.day)
 		r.Agents[i] = AgentResult{
-			ID: a.cfg.ID, Costs: a.total, DailyCosts: days, Arrivals: a.arrivals, Settled: a.settled,
+			ID: a.cfg.ID, Costs: a.total, DailyCosts: days, Arrivals: a.arrivals, Settled: settled[i],
 			FinalBalance: a.balance, BalanceHistory: a.history,
 		}
 		r.TotalCost += a.total.Total()

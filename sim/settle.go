@@ -86,12 +86,19 @@ func (s *Sim) finish(tx *Tx, kind LogKind) {
 	if s.log != nil {
 		s.emit(LogEntry{Kind: kind, Agent: tx.Sender, Counterparty: tx.Receiver, Tx: tx.ID, Amount: amt})
 	}
+	if tx.Parent >= 0 && kind == EvSettle {
+		// SimCash reduces a parent's remaining amount only when a part
+		// settles through RTGS (not through the LSM).
+		p := &s.txs[tx.Parent]
+		if p.rtgsLeft -= amt; p.rtgsLeft == 0 {
+			p.rtgsDone = true
+		}
+	}
 	s.settledUp(tx)
 }
 
-// settledUp counts a settled payment: an original payment for its sender,
-// a split child towards its parent, which is settled (recursively) when
-// all its children are.
+// settledUp marks split parents settled (recursively) when all their
+// parts are.
 func (s *Sim) settledUp(tx *Tx) {
 	for tx.Parent >= 0 {
 		p := &s.txs[tx.Parent]
@@ -103,7 +110,30 @@ func (s *Sim) settledUp(tx *Tx) {
 		p.SettledTick = int32(s.tick)
 		tx = p
 	}
-	s.agents[tx.Sender].settled++
+}
+
+// settledCounts counts each agent's settled original payments as SimCash
+// reports them: a payment that was split counts when each of its parts is
+// settled, a part that was itself split counting only when its own parts
+// all settled through RTGS.
+func (s *Sim) settledCounts() []int {
+	counts := make([]int, len(s.agents))
+	for i := range s.txs {
+		tx := &s.txs[i]
+		if tx.Parent >= 0 {
+			continue
+		}
+		if tx.children == 0 {
+			if tx.Status == TxSettled {
+				counts[tx.Sender]++
+			}
+			continue
+		}
+		if s.partsSettled(tx) {
+			counts[tx.Sender]++
+		}
+	}
+	return counts
 }
 
 // settlePending tries each released payment once; what cannot settle
@@ -180,4 +210,16 @@ func (s *Sim) processQueue(deferred bool) int64 {
 	}
 	s.q2 = keep
 	return value
+}
+
+// partsSettled reports whether every part of split payment tx is settled
+// in SimCash's sense.
+func (s *Sim) partsSettled(tx *Tx) bool {
+	for id := tx.firstChild; id < tx.firstChild+tx.children; id++ {
+		c := &s.txs[id]
+		if c.children == 0 && c.Status != TxSettled || c.children > 0 && !c.rtgsDone {
+			return false
+		}
+	}
+	return true
 }

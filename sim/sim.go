@@ -41,6 +41,10 @@ type Tx struct {
 	rtgs         int8 // RTGS priority while submitted, -1 none
 	rtgsTick     int32
 	childrenLeft int32
+	children     int32 // split parts, numbered from firstChild
+	firstChild   int32
+	rtgsLeft     int64 // a split parent's amount not yet settled by RTGS
+	rtgsDone     bool  // its parts all settled by RTGS (SimCash's "fully settled")
 	inQ2         bool
 }
 
@@ -110,8 +114,8 @@ type agent struct {
 	total Costs
 	days  []Costs
 
-	arrivals, settled int
-	history           []int64
+	arrivals int
+	history  []int64
 
 	// arrivals
 	arr        *ArrivalConfig

@@ -412,7 +412,8 @@ func (s *Sim) split(a *agent, tx *Tx, n, now, prio int, rtgsTagged bool) {
 		s.emit(LogEntry{Kind: EvSplit, Agent: a.idx, Counterparty: tx.Receiver, Tx: parent, Amount: amount, Value: int64(n)})
 	}
 	receiver, deadline, arrival, declared := tx.Receiver, int(tx.Deadline), tx.Arrival, tx.declared
-	s.txs[parent].childrenLeft = int32(n)
+	pt := &s.txs[parent]
+	pt.childrenLeft, pt.children, pt.firstChild, pt.rtgsLeft = int32(n), int32(n), int32(len(s.txs)), amount
 	for i := 0; i < n; i++ {
 		amt := part
 		if i == n-1 {
