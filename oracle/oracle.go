@@ -118,10 +118,9 @@ func (o *Oracle) Run(ctx context.Context, c Case) (*Result, error) {
 
 // Ours runs c through our engine.
 func Ours(c Case) (*Result, error) {
+	// A scenario copied elsewhere (a temporary folder) still finds the
+	// reference policies by base name.
 	var dirs []string
-	if shared := SharedDir(filepath.Dir(c.Scenario)); shared != "" {
-		dirs = append(dirs, filepath.Join(shared, "simcash", "policies"))
-	}
 	if shared := SharedDir("."); shared != "" {
 		dirs = append(dirs, filepath.Join(shared, "simcash", "policies"))
 	}
@@ -157,12 +156,9 @@ type Diff struct {
 	Agent string
 	Field string
 	// Tick is the first tick whose balance differs, -1 for totals.
-	Tick       int
-	Want, Got  int64 // SimCash's, ours
-	Day        int   // daily costs: the first day that differs; -1 otherwise
-	WantDaily  []int64
-	GotDaily   []int64
-	HasHistory bool
+	Tick      int
+	Want, Got int64 // SimCash's, ours
+	Day       int   // daily costs: the first day that differs; -1 otherwise
 }
 
 func (d Diff) String() string {
@@ -317,19 +313,24 @@ func IsRefused(err error) bool {
 	return errors.As(err, &r)
 }
 
-// refusal picks the line of the oracle's stderr that says why it failed:
-// its own error line or the engine's panic message.
+// refusal picks the lines of the oracle's stderr that say why it failed:
+// SimCash's schema error, the engine's panic message or the driver's own
+// error line.
 func refusal(stderr string) string {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	for i, l := range lines {
-		if strings.Contains(l, "panicked at") && i+1 < len(lines) {
+		switch {
+		case strings.Contains(l, "ValidationError") && i+2 < len(lines):
+			return "schema: " + strings.TrimSpace(lines[i+1]) + ": " + strings.TrimSpace(lines[i+2])
+		case strings.Contains(l, "panicked at") && i+1 < len(lines):
 			return "panic: " + strings.TrimSpace(lines[i+1])
-		}
-		if strings.HasPrefix(l, "simcash-oracle:") || strings.HasPrefix(l, "Traceback") {
-			if strings.HasPrefix(l, "Traceback") {
-				return "config: " + lines[len(lines)-1]
-			}
+		case strings.HasPrefix(l, "simcash-oracle:") && !strings.Contains(stderr, "Traceback"):
 			return strings.TrimPrefix(l, "simcash-oracle: ")
+		}
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := lines[i]; !strings.HasPrefix(l, "simcash-oracle:") && !strings.HasPrefix(l, " ") {
+			return "config: " + l
 		}
 	}
 	return lines[len(lines)-1]

@@ -219,7 +219,8 @@ func (g *gen) amount() m {
 	switch g.r.IntN(4) {
 	case 0:
 		lo := g.between(1, 50) * 1000
-		return m{"type": "Uniform", "min": lo, "max": lo + g.between(0, 100)*1000}
+		// SimCash's schema wants max > min.
+		return m{"type": "Uniform", "min": lo, "max": lo + g.between(1, 100)*1000}
 	case 1:
 		return m{"type": "Normal", "mean": g.between(5, 100) * 1000, "std_dev": g.between(1, 40) * 1000}
 	case 2:
