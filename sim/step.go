@@ -199,22 +199,20 @@ func (s *Sim) arrivalDeadline(lo, hi int64, runEnd, day int) int {
 	return max(dl, s.tick+1)
 }
 
-// escalatePriorities raises unsettled payments' priority as deadlines near
+// escalatePriorities raises queued payments' priority as deadlines near
 // (apply_priority_escalation): boost = round(max_boost x progress) on the
-// original priority, never lowering the current one.
+// original priority, never lowering the current one. SimCash visits every
+// unsettled payment; only queued ones can be decided or settled again, so
+// those are the ones visited here.
 func (s *Sim) escalatePriorities() {
 	pe := &s.cfg.PriorityEscalation
 	if !pe.Enabled {
 		return
 	}
-	for i := range s.txs {
-		tx := &s.txs[i]
-		if tx.Status == TxSettled {
-			continue
-		}
+	esc := func(tx *Tx) {
 		ttd := max(int(tx.Deadline)-s.tick, 0)
 		if ttd > pe.StartEscalatingAtTicks {
-			continue
+			return
 		}
 		progress := 1.0
 		if pe.StartEscalatingAtTicks > 0 {
@@ -224,6 +222,14 @@ func (s *Sim) escalatePriorities() {
 		if p := min(10, tx.origPriority+boost); p > tx.Priority {
 			tx.Priority = p
 		}
+	}
+	for _, a := range s.agents {
+		for _, id := range a.q1 {
+			esc(&s.txs[id])
+		}
+	}
+	for _, id := range s.q2 {
+		esc(&s.txs[id])
 	}
 }
 
