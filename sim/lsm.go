@@ -17,6 +17,7 @@ type lsmState struct {
 	touched []int32 // pair keys with a non-zero entry
 	pairs   []lsmPair
 	cycles  []lsmCycle
+	out [][]int32 // aggregated graph: receivers of each sender, ascending
 	// DFS cycle search
 	adj   [][]lsmEdge
 	path  []lsmEdge
@@ -225,17 +226,28 @@ func (s *Sim) cyclesRound() (int64, bool) {
 // agents, and only in this orientation.
 func (s *Sim) triangles(g *lsmState) {
 	n := int32(len(s.agents))
+	if len(g.out) != int(n) {
+		g.out = make([][]int32, n)
+	}
+	for i := range g.out {
+		g.out[i] = g.out[i][:0]
+	}
+	for _, k := range g.touched {
+		g.out[k/n] = append(g.out[k/n], k%n)
+	}
+	for i := range g.out {
+		slices.Sort(g.out[i])
+	}
 	if !s.hasBigSCC(g) {
 		return
 	}
-	edge := func(u, v int32) bool { return len(g.txs[u*n+v]) > 0 }
 	for u := int32(0); u < n; u++ {
-		for v := u + 1; v < n; v++ {
-			if !edge(u, v) {
+		for _, v := range g.out[u] {
+			if v <= u {
 				continue
 			}
-			for w := v + 1; w < n; w++ {
-				if !edge(v, w) || !edge(w, u) {
+			for _, w := range g.out[v] {
+				if w <= v || len(g.txs[w*n+u]) == 0 {
 					continue
 				}
 				c := lsmCycle{agents: []int32{u, v, w}}
@@ -262,33 +274,19 @@ func (s *Sim) hasBigSCC(g *lsmState) bool {
 	}
 	g.stack, g.counter, g.bigSCC = g.stack[:0], 0, false
 	for v := 0; v < n && !g.bigSCC; v++ {
-		if g.index[v] < 0 && s.hasOut(g, int32(v)) {
+		if g.index[v] < 0 && len(g.out[v]) > 0 {
 			s.strongConnect(g, int32(v))
 		}
 	}
 	return g.bigSCC
 }
 
-func (s *Sim) hasOut(g *lsmState, v int32) bool {
-	n := int32(len(s.agents))
-	for w := int32(0); w < n; w++ {
-		if len(g.txs[v*n+w]) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Sim) strongConnect(g *lsmState, v int32) {
-	n := int32(len(s.agents))
 	g.index[v], g.low[v] = g.counter, g.counter
 	g.counter++
 	g.stack = append(g.stack, v)
 	g.onStack[v] = true
-	for w := int32(0); w < n; w++ {
-		if len(g.txs[v*n+w]) == 0 {
-			continue
-		}
+	for _, w := range g.out[v] {
 		if g.index[w] < 0 {
 			s.strongConnect(g, w)
 			g.low[v] = min(g.low[v], g.low[w])
