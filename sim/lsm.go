@@ -17,7 +17,7 @@ type lsmState struct {
 	touched []int32 // pair keys with a non-zero entry
 	pairs   []lsmPair
 	cycles  []lsmCycle
-	out [][]int32 // aggregated graph: receivers of each sender, ascending
+	out     [][]int32 // aggregated graph: receivers of each sender, ascending
 	// DFS cycle search
 	adj   [][]lsmEdge
 	path  []lsmEdge
