@@ -128,6 +128,13 @@ type compiler struct {
 	opt    *compiledOptions
 	ids    map[string]bool
 	probs  *[]Problem
+	warns  *[]Problem
+}
+
+// warn records something SimCash accepts and we follow, but that the
+// policy's author probably did not mean.
+func (c *compiler) warn(nodeID, format string, args ...any) {
+	*c.warns = append(*c.warns, Problem{Tree: c.tree.String(), NodeID: nodeID, Reason: fmt.Sprintf(format, args...)})
 }
 
 func (c *compiler) problem(nodeID, format string, args ...any) {
@@ -432,10 +439,13 @@ func (c *compiler) action(n *jnode, id string) int32 {
 		a.num[i] = -1
 	}
 	if !kind.LegalIn(c.tree) {
-		if c.tree == BankTree && kind == Hold {
+		if c.tree == BankTree {
 			// The reference runs any non-bank action in the bank tree as
 			// NoAction, and its own policy files use Hold there.
 			a.kind = NoAction
+			if kind != Hold {
+				c.warn(id, "action %q in %s does nothing (SimCash reads it as NoAction)", n.Action, c.tree)
+			}
 		} else {
 			c.problem(id, "action %q is not allowed in %s (legal: %s)", n.Action, c.tree, kindList(ActionsFor(c.tree)))
 			return -1
@@ -512,7 +522,8 @@ func (c *compiler) actionParam(a *anode, sp *pspec, v *jvalue, id string) {
 	case pFlag:
 		s, ok := text(v)
 		if !ok {
-			c.problem(id, `parameter %q must be {"value": "HIGH"|"MEDIUM"|"LOW"}`, sp.name)
+			// SimCash reads only a literal string here and ignores the rest.
+			c.warn(id, `parameter %q is ignored unless it is {"value": "HIGH"|"MEDIUM"|"LOW"} (SimCash ignores it too)`, sp.name)
 			return
 		}
 		p, known := priorityFlags[s]

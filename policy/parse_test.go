@@ -141,8 +141,8 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`node "A": duplicate node_id`}},
 		{"literal zero divisor", wrap("payment_tree", cond("N1", cmp(`{"compute":{"op":"/","left":{"field":"balance"},"right":{"value":0}}}`, `{"value":1}`), okAction, act("B", "Hold", "")), ""),
 			[]string{`node "N1": division by a literal zero`}},
-		{"action in wrong tree", wrap("bank_tree", act("B1", "Release", ""), ""),
-			[]string{`bank_tree node "B1": action "Release" is not allowed in bank_tree`}},
+		{"action in wrong tree", wrap("end_of_tick_collateral_tree", act("B1", "Release", ""), ""),
+			[]string{`end_of_tick_collateral_tree node "B1": action "Release" is not allowed in end_of_tick_collateral_tree`}},
 		{"collateral action in payment tree", wrap("payment_tree", act("P1", "PostCollateral", `{"amount":{"value":1}}`), ""),
 			[]string{`payment_tree node "P1": action "PostCollateral" is not allowed`}},
 		{"unknown action", wrap("payment_tree", act("P1", "Relase", ""), ""),
@@ -358,5 +358,43 @@ func TestHas(t *testing.T) {
 	}
 	if _, err := p.Decide(PaymentTree, &Context{}); !errors.Is(err, ErrNoTree) {
 		t.Errorf("Decide on a missing tree: %v, want ErrNoTree", err)
+	}
+}
+
+// What SimCash accepts and ignores is accepted with a warning and does
+// what SimCash does.
+func TestWarnings(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		warning   string
+		tree      Tree
+		kind      ActionKind
+		priority  bool
+	}{
+		{"collateral action in bank tree", string(wrap("bank_tree", act("B1", "PostCollateral", `{"amount":{"value":5}}`), "")),
+			`bank_tree node "B1": action "PostCollateral" in bank_tree does nothing`, BankTree, NoAction, false},
+		{"priority_flag from a parameter", string(wrap("payment_tree", act("P1", "Release", `{"priority_flag":{"param":"p"}}`), `{"p":1}`)),
+			`payment_tree node "P1": parameter "priority_flag" is ignored`, PaymentTree, Release, false},
+		{"Hold in bank tree is silent", string(wrap("bank_tree", act("B1", "Hold", ""), "")), "", BankTree, NoAction, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ws []string
+			for _, w := range p.Warnings() {
+				ws = append(ws, w.String())
+			}
+			if (tc.warning == "") != (len(ws) == 0) || tc.warning != "" && !strings.Contains(strings.Join(ws, "\n"), tc.warning) {
+				t.Errorf("warnings %q, want %q", ws, tc.warning)
+			}
+			var ctx Context
+			a, err := p.Decide(tc.tree, &ctx)
+			if err != nil || a.Kind != tc.kind || a.HasPriority != tc.priority {
+				t.Errorf("decision %+v, %v; want %v, priority %v", a, err, tc.kind, tc.priority)
+			}
+		})
 	}
 }

@@ -24,7 +24,14 @@ type Policy struct {
 	// builtin marks a named built-in (Fifo, Deadline, ...): SimCash's engine
 	// reads a pool fraction only from a JSON policy's parameters.
 	builtin bool
+	// warnings: what SimCash accepts and we follow, but is likely a mistake.
+	warnings []Problem
 }
+
+// Warnings lists what the policy does that SimCash accepts and we follow,
+// but that its author probably did not mean (an action the bank tree
+// ignores, a priority_flag that is not a literal).
+func (p *Policy) Warnings() []Problem { return p.warnings }
 
 // ParamType is the type of a constrained parameter.
 type ParamType string
@@ -226,6 +233,7 @@ func build(doc document, params map[string]float64, co *compiledOptions) (*Polic
 	}
 
 	p := &Policy{doc: doc, params: params, stateKeys: keys, opt: co}
+	var warns []Problem
 	if doc.PaymentTree == nil && doc.BankTree == nil && doc.StrategicCollateralTree == nil && doc.EndOfTickCollateralTree == nil {
 		probs = append(probs, Problem{Reason: "the policy defines no tree (want at least payment_tree)"})
 	}
@@ -242,13 +250,14 @@ func build(doc document, params map[string]float64, co *compiledOptions) (*Polic
 			probs = append(probs, Problem{Tree: t.String(), NodeID: id, Reason: fmt.Sprintf("expression nested deeper than %d levels", maxNest)})
 			continue
 		}
-		c := &compiler{tree: t, prog: &program{tree: t}, params: params, slots: slots, opt: co, ids: map[string]bool{}, probs: &probs}
+		c := &compiler{tree: t, prog: &program{tree: t}, params: params, slots: slots, opt: co, ids: map[string]bool{}, probs: &probs, warns: &warns}
 		c.node(root, "root", 0)
 		p.trees[t] = c.prog
 	}
 	if len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}
+	p.warnings = warns
 	return p, nil
 }
 

@@ -72,7 +72,12 @@ func (l *loader) policy(agent string, v yamlfile.Value) *policy.Policy {
 	if pv := m.Get("params"); pv.Present() {
 		params := map[string]float64{}
 		pv.Map().Each(func(k string, x yamlfile.Value) { params[k] = x.Float(0) })
-		return withParams(pv, p, params)
+		p = withParams(pv, p, params)
+	}
+	if p != nil {
+		for _, w := range p.Warnings() {
+			v.Warnf("%s", w)
+		}
 	}
 	return p
 }
