@@ -40,6 +40,12 @@
 //     liquidity, else does nothing (no payment is created).
 //   - An agent rate change multiplies the rate in force and becomes the
 //     base a later global change multiplies.
+//   - Priority escalation is linear whatever its curve: boost =
+//     round(max_boost x (1 - ticks_to_deadline/start_escalating_at_ticks))
+//     on the original priority, never lowering the current one.
+//   - Settled counts follow SimCash's report: a split payment counts when
+//     each part settled; a part that was split again counts only when its
+//     own parts all settled through RTGS (not the LSM).
 //
 // Where SimCash's engine fails the run, ours goes on, as documented here:
 //   - CollateralAdjustment below zero: the unsecured cap stops at 0.
