@@ -27,6 +27,8 @@ const (
 	methodIterations  = "iterations"
 	methodEvents      = "events"
 	methodEvaluations = "evaluations"
+	methodQuery       = "query"
+	methodExport      = "export"
 )
 
 type queryRequest struct {
@@ -35,12 +37,18 @@ type queryRequest struct {
 	List   *store.ListOptions `json:"list,omitempty"`
 	Events *store.EventFilter `json:"events,omitempty"`
 	Evals  *store.EvalFilter  `json:"evals,omitempty"`
+	SQL    string             `json:"sql,omitempty"`
+	Limit  int                `json:"limit,omitempty"`
+	Dir    string             `json:"dir,omitempty"`
+	Format string             `json:"format,omitempty"`
+	IDs    []string           `json:"ids,omitempty"`
 }
 
 type queryResponse struct {
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	NotFound bool            `json:"not_found,omitempty"`
+	NotQuery bool            `json:"not_query,omitempty"`
 }
 
 // serveQueries answers read queries on subject by calling r until the
@@ -89,11 +97,15 @@ func answer(ctx context.Context, r store.Reader, data []byte) queryResponse {
 		res, err = r.Events(ctx, q.ID, deref(q.Events))
 	case methodEvaluations:
 		res, err = r.Evaluations(ctx, q.ID, deref(q.Evals))
+	case methodQuery:
+		res, err = r.Query(ctx, q.SQL, q.Limit)
+	case methodExport:
+		res, err = r.Export(ctx, q.Dir, q.Format, q.IDs)
 	default:
 		return queryResponse{Error: fmt.Sprintf("unknown query %q (persister and results tool of different versions?)", q.Method)}
 	}
 	if err != nil {
-		return queryResponse{Error: err.Error(), NotFound: errors.Is(err, store.ErrNotFound)}
+		return queryResponse{Error: err.Error(), NotFound: errors.Is(err, store.ErrNotFound), NotQuery: errors.Is(err, store.ErrNotAQuery)}
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -207,6 +219,18 @@ func (r *RemoteReader) Evaluations(ctx context.Context, id string, f store.EvalF
 	return out, r.call(ctx, queryRequest{Method: methodEvaluations, ID: id, Evals: &f}, &out)
 }
 
+func (r *RemoteReader) Query(ctx context.Context, query string, limit int) (*store.QueryResult, error) {
+	var out *store.QueryResult
+	return out, r.call(ctx, queryRequest{Method: methodQuery, SQL: query, Limit: limit}, &out)
+}
+
+// Export asks the persister to write the files; dir must be absolute and on
+// a file system the persister shares (the database's machine).
+func (r *RemoteReader) Export(ctx context.Context, dir, format string, ids []string) ([]store.ExportedFile, error) {
+	var out []store.ExportedFile
+	return out, r.call(ctx, queryRequest{Method: methodExport, Dir: dir, Format: format, IDs: ids}, &out)
+}
+
 // call sends q and decodes the (possibly chunked) answer into out.
 func (r *RemoteReader) call(ctx context.Context, q queryRequest, out any) error {
 	if r.Timeout > 0 {
@@ -251,6 +275,9 @@ func (r *RemoteReader) call(ctx context.Context, q queryRequest, out any) error 
 		if resp.NotFound {
 			return remoteError{resp.Error, store.ErrNotFound}
 		}
+		if resp.NotQuery {
+			return remoteError{resp.Error, store.ErrNotAQuery}
+		}
 		return errors.New(resp.Error)
 	}
 	if out == nil {
@@ -270,3 +297,21 @@ type remoteError struct {
 
 func (e remoteError) Error() string { return e.msg }
 func (e remoteError) Unwrap() error { return e.kind }
+
+// OpenReader opens the results database at dbPath read-only or, while a
+// persister holds it, a reader that asks that persister (found through the
+// database's info file, with credentials from cfg). Call close when done.
+func OpenReader(ctx context.Context, dbPath string, cfg Config) (r store.Reader, close func(), err error) {
+	s, err := store.OpenReadOnly(ctx, dbPath)
+	if err == nil {
+		return s, func() { s.Close() }, nil
+	}
+	if !store.IsLocked(err) {
+		return nil, nil, err
+	}
+	rr, err := OpenRemote(ctx, dbPath, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rr, func() { rr.Close() }, nil
+}

@@ -42,6 +42,10 @@ type Config struct {
 	// not depend on where the checkout lives).
 	Scenario     string `json:"scenario"`
 	ScenarioPath string `json:"-"`
+	// ScenarioContent is the scenario file's text as loaded, so the stored
+	// config (and its hash) says what was simulated even after the file
+	// changes or is deleted, and the run can be repeated from the database.
+	ScenarioContent string `json:"scenario_content,omitempty"`
 	// File is the experiment file this config was loaded from.
 	File string `json:"-"`
 
@@ -184,8 +188,10 @@ func (c *Config) read(root yamlfile.Map, dir string) {
 	c.Scenario = sc.String("")
 	if c.Scenario != "" {
 		c.ScenarioPath = resolve(dir, c.Scenario)
-		if _, err := os.Stat(c.ScenarioPath); err != nil {
+		if data, err := os.ReadFile(c.ScenarioPath); err != nil {
 			sc.Errorf("scenario file %s not found (the path is relative to the experiment file)", c.ScenarioPath)
+		} else {
+			c.ScenarioContent = string(data)
 		}
 	} else if sc.Present() {
 		sc.Errorf("must name the scenario file")
@@ -614,4 +620,33 @@ func (c *Config) ApplyOverrides(o Overrides) error {
 		c.Output.Database = o.DB
 	}
 	return nil
+}
+
+// ErrNoScenarioContent is returned by FromRecorded for a run recorded before
+// scenario contents were stored with the config.
+var ErrNoScenarioContent = errors.New("the recorded config holds no scenario content (stored by an older simcash)")
+
+// FromRecorded rebuilds a config from the JSON recorded with an experiment
+// (ResolvedJSON), so a stored run can be repeated after its files changed.
+// The scenario is ScenarioContent; its warnings and errors name Scenario.
+func FromRecorded(raw json.RawMessage) (*Config, error) {
+	c := &Config{where: map[string]*yamlfile.Error{}}
+	if err := json.Unmarshal(raw, c); err != nil {
+		return nil, fmt.Errorf("recorded config: %w", err)
+	}
+	var out struct {
+		Output *OutputConfig `json:"output"`
+	}
+	if err := json.Unmarshal(raw, &out); err == nil && out.Output != nil {
+		c.HasOutput = true
+	}
+	if err := c.LLM.setModel(c.LLM.Model); err != nil {
+		return nil, fmt.Errorf("recorded config: llm.model: %w", err)
+	}
+	if c.ScenarioContent == "" {
+		return nil, ErrNoScenarioContent
+	}
+	c.File = "recorded config of " + c.Name
+	c.ScenarioPath = c.Scenario
+	return c, nil
 }

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"simcash/money"
 	"simcash/optimizer"
 	"simcash/policy"
 	"simcash/schema"
@@ -52,6 +54,8 @@ type Runner struct {
 	Now     func() time.Time
 	ID      string
 	Version string
+	// Commit is the program's VCS revision, recorded with the experiment.
+	Commit string
 }
 
 // Outcome is the result of a run.
@@ -276,7 +280,7 @@ func (l *loop) run() (*Outcome, error) {
 	started := &schema.ExperimentStarted{
 		ExpID: l.id, Name: c.Name, Type: "generic", Config: c.ResolvedJSON(), MasterSeed: c.MasterSeed,
 		Scenario: c.Scenario, Model: c.LLM.Model, StartedAt: l.start.UTC(), ProgramVersion: l.Version,
-		Host: hostname(), ConfigHash: c.Hash(),
+		ProgramCommit: l.Commit, Host: hostname(), ConfigHash: c.Hash(),
 	}
 	if err := l.Sink.Publish(l.ctx, started); err != nil {
 		return out, fmt.Errorf("publish experiment start: %w", err)
@@ -496,15 +500,17 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 			if e := l.event(i, "llm_error", data); e != nil {
 				return false, e
 			}
-			l.report(i, agent, false, "optimizer unavailable: "+err.Error())
-			return false, nil
+			reason := "optimizer unavailable: " + err.Error()
+			l.report(i, agent, false, reason)
+			return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, OldCost: ev.costs[agent],
+				NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonOptimizerError, Seed: ev.seed})
 		}
 		if ia := prop.Interaction; ia != nil {
 			l.llmCalls++
 			l.tokens[0] += ia.PromptTokens
 			l.tokens[1] += ia.CompletionTokens
 			if e := l.event(i, "llm_interaction", map[string]any{
-				"agent": agent, "attempt": attempt, "model": ia.Model, "system_prompt": ia.SystemPrompt,
+				"agent": agent, "agent_id": agent, "attempt": attempt, "model": ia.Model, "system_prompt": ia.SystemPrompt,
 				"user_prompt": ia.UserPrompt, "raw_response": ia.RawResponse, "parsed_policy": ia.ParsedPolicy,
 				"parse_error": ia.ParseError, "prompt_tokens": ia.PromptTokens, "completion_tokens": ia.CompletionTokens,
 				"latency_seconds": ia.LatencySeconds, "transport_retries": ia.TransportRetries,
@@ -533,24 +539,32 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 			return false, e
 		}
 		l.history[agent] = append(l.history[agent], optimizer.HistoryEntry{Iteration: i, Policy: raw, OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason})
-		return false, l.publishEval(i, agent, raw, ev.costs[agent], ev.costs[agent], false, reason, 0, nil, ev.seed)
+		l.report(i, agent, false, reason)
+		return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, ProposedPolicy: raw,
+			OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonInvalidProposal, Seed: ev.seed})
 	}
 	if bytes.Equal(cand.JSON(), cur.JSON()) {
 		reason := "unchanged: the proposal equals the current policy"
 		l.report(i, agent, false, reason)
-		return false, l.publishEval(i, agent, cand.JSON(), ev.costs[agent], ev.costs[agent], false, reason, 0, nil, ev.seed)
+		return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, ProposedPolicy: cand.JSON(),
+			OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonUnchanged, Seed: ev.seed})
 	}
-	oldCosts, newCosts, seed, err := l.paired(i, agent, cand, ev)
+	oldCosts, newCosts, seeds, err := l.paired(i, agent, cand, ev)
 	if err != nil {
 		return false, err
 	}
-	accepted, reason := l.accept(oldCosts, newCosts)
+	accepted, code, reason := l.accept(oldCosts, newCosts)
 	oldMean, newMean := meanInt(oldCosts), meanInt(newCosts)
 	details := make([]map[string]int64, len(oldCosts))
 	for k := range oldCosts {
-		details[k] = map[string]int64{"old_cost": oldCosts[k], "new_cost": newCosts[k], "delta": oldCosts[k] - newCosts[k]}
+		details[k] = map[string]int64{"seed": seeds[k], "old_cost": oldCosts[k], "new_cost": newCosts[k], "delta": oldCosts[k] - newCosts[k]}
 	}
-	if err := l.publishEval(i, agent, cand.JSON(), oldMean, newMean, accepted, reason, len(oldCosts), details, seed); err != nil {
+	sd, _ := json.Marshal(details)
+	rec := &schema.PolicyEvaluation{Iteration: i, Agent: agent, ProposedPolicy: cand.JSON(), OldCost: oldMean,
+		NewCost: newMean, Accepted: accepted, Reason: reason, ReasonCode: code, NumSamples: len(oldCosts),
+		SampleDetails: sd, Seed: l.seedFor(i, agent)}
+	pairedStats(rec, oldCosts, newCosts)
+	if err := l.publishEval(rec); err != nil {
 		return false, err
 	}
 	l.history[agent] = append(l.history[agent], optimizer.HistoryEntry{Iteration: i, Policy: cand.JSON(), Params: cand.Params(), OldCost: oldMean, NewCost: newMean, Accepted: accepted, Reason: reason})
@@ -587,48 +601,72 @@ func validationProblems(err error) []string {
 	return []string{err.Error()}
 }
 
-func (l *loop) publishEval(i int, agent string, pol json.RawMessage, oldC, newC int64, accepted bool, reason string, n int, details any, seed int64) error {
-	d, _ := json.Marshal(details)
-	if len(pol) == 0 || !json.Valid(pol) {
-		pol, _ = json.Marshal(map[string]string{"invalid": string(pol)})
+// publishEval completes r (experiment, delta, mode, time) and publishes it.
+func (l *loop) publishEval(r *schema.PolicyEvaluation) error {
+	if len(r.ProposedPolicy) == 0 || !json.Valid(r.ProposedPolicy) {
+		r.ProposedPolicy, _ = json.Marshal(map[string]string{"invalid": string(r.ProposedPolicy)})
 	}
-	return l.Sink.Publish(l.ctx, &schema.PolicyEvaluation{
-		ExpID: l.id, Iteration: i, Agent: agent, ProposedPolicy: pol, OldCost: oldC, NewCost: newC, Delta: oldC - newC,
-		Accepted: accepted, Reason: reason, NumSamples: n, SampleDetails: d, Seed: seed, Timestamp: l.Now().UTC(),
-	})
+	if len(r.SampleDetails) == 0 {
+		r.SampleDetails = json.RawMessage("null")
+	}
+	r.ExpID, r.Delta, r.EvaluationMode, r.Timestamp = l.id, r.OldCost-r.NewCost, l.Config.Evaluation.Mode, l.Now().UTC()
+	return l.Sink.Publish(l.ctx, r)
+}
+
+// pairedStats fills r's statistics of the paired samples: the mean, standard
+// deviation and 95% t interval of the deltas (old - new), and the standard
+// deviation and 95% t interval of the proposal's costs, rounded to cents.
+func pairedStats(r *schema.PolicyEvaluation, oldC, newC []int64) {
+	if len(oldC) == 0 {
+		return
+	}
+	deltas, costs := make([]float64, len(oldC)), make([]float64, len(newC))
+	for k := range oldC {
+		deltas[k], costs[k] = float64(oldC[k]-newC[k]), float64(newC[k])
+	}
+	cents := func(x float64) *int64 { v := int64(math.Round(x)); return &v }
+	r.MeanDelta, r.DeltaStdDev, r.CostStdDev = cents(Mean(deltas)), cents(Std(deltas)), cents(Std(costs))
+	if lo, hi, ok := PairedTInterval(deltas); ok {
+		r.DeltaCILower, r.DeltaCIUpper = cents(lo), cents(hi)
+	}
+	if lo, hi, ok := PairedTInterval(costs); ok {
+		r.CostCILower, r.CostCIUpper = cents(lo), cents(hi)
+	}
 }
 
 // paired evaluates the current and the candidate policy of agent on the
 // same seed (deterministic) or the same samples (bootstrap).
-func (l *loop) paired(i int, agent string, cand *policy.Policy, ev *iterEval) (oldC, newC []int64, seed int64, err error) {
+// seeds holds the seed of each pair.
+func (l *loop) paired(i int, agent string, cand *policy.Policy, ev *iterEval) (oldC, newC, seeds []int64, err error) {
 	if l.bootstrap() {
 		set := ev.samples[agent]
 		newC, err = l.eval.costs(set, cand)
-		return ev.base[agent], newC, l.seedFor(i, agent), err
+		return ev.base[agent], newC, set.seeds, err
 	}
-	seed = l.seedFor(i, agent)
+	seed := l.seedFor(i, agent)
 	before := ev.result
 	if ev.changed || seed != ev.seed {
 		// The iteration's own run no longer matches: simulate the
 		// current policies on this agent's seed.
 		if _, before, err = l.eval.simulate(l.current, seed); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, err
 		}
 	}
 	trial := maps.Clone(l.current)
 	trial[agent] = cand
 	_, after, err := l.eval.simulate(trial, seed)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, err
 	}
-	return []int64{before.Agent(agent).Costs.Total()}, []int64{after.Agent(agent).Costs.Total()}, seed, nil
+	return []int64{before.Agent(agent).Costs.Total()}, []int64{after.Agent(agent).Costs.Total()}, []int64{seed}, nil
 }
 
-// accept applies the spec's acceptance rules to paired costs.
-func (l *loop) accept(oldC, newC []int64) (bool, string) {
+// accept applies the spec's acceptance rules to paired costs and says why,
+// as a reason code and a text for people (money in dollars).
+func (l *loop) accept(oldC, newC []int64) (bool, string, string) {
 	c := l.Config
 	if c.Evaluation.Mode == "deterministic-temporal" {
-		return true, "temporal mode accepts every valid proposal"
+		return true, schema.ReasonTemporal, "temporal mode accepts every valid proposal"
 	}
 	deltas := make([]float64, len(oldC))
 	var sum int64
@@ -638,12 +676,12 @@ func (l *loop) accept(oldC, newC []int64) (bool, string) {
 		deltas[k] = float64(d)
 	}
 	if sum <= 0 {
-		return false, fmt.Sprintf("no improvement: total delta %d cents", sum)
+		return false, schema.ReasonNoImprovement, "no improvement: total delta " + money.Dollars(sum)
 	}
 	if c.Evaluation.Acceptance.RequireStatisticalSignificance {
 		lo, hi, ok := PairedTInterval(deltas)
 		if !ok || lo <= 0 {
-			return false, fmt.Sprintf("not significant: 95%% CI of deltas [%.2f, %.2f] includes 0", lo, hi)
+			return false, schema.ReasonNotSignificant, fmt.Sprintf("not significant: 95%% CI of the mean delta [%s, %s] includes 0", money.DollarsF(lo), money.DollarsF(hi))
 		}
 	}
 	if m := c.Evaluation.Acceptance.MaxCoefficientOfVariation; m != nil {
@@ -652,10 +690,10 @@ func (l *loop) accept(oldC, newC []int64) (bool, string) {
 			xs[k] = float64(v)
 		}
 		if cv := CV(xs); cv > *m {
-			return false, fmt.Sprintf("too variable: CV %.4f above %.4f", cv, *m)
+			return false, schema.ReasonTooVariable, fmt.Sprintf("too variable: CV %.4f above %.4f", cv, *m)
 		}
 	}
-	return true, fmt.Sprintf("improvement: total delta %d cents", sum)
+	return true, schema.ReasonImproved, "improvement: total delta " + money.Dollars(sum)
 }
 
 func costRates(s *sim.Config) map[string]float64 {

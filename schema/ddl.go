@@ -112,4 +112,59 @@ CREATE TABLE dead_letters (
 	raw         BLOB NOT NULL
 );
 `},
+	{Version: 2, SQL: migration2},
 }
+
+// migration2 stores what analysis needs and names things as the reference
+// does, so its queries run unchanged: run_id beside experiment_id (a real
+// column: DuckDB cannot add a generated one), evaluation statistics and
+// reason codes, the program's commit, and views over the tables.
+const migration2 = `
+ALTER TABLE experiments ADD COLUMN program_commit VARCHAR;
+ALTER TABLE experiments ADD COLUMN run_id VARCHAR;
+UPDATE experiments SET run_id = experiment_id;
+ALTER TABLE policy_evaluations ADD COLUMN run_id VARCHAR;
+ALTER TABLE policy_evaluations ADD COLUMN evaluation_mode VARCHAR;
+ALTER TABLE policy_evaluations ADD COLUMN reason_code VARCHAR;
+ALTER TABLE policy_evaluations ADD COLUMN mean_delta BIGINT;
+ALTER TABLE policy_evaluations ADD COLUMN delta_std_dev BIGINT;
+ALTER TABLE policy_evaluations ADD COLUMN delta_ci_lower BIGINT;
+ALTER TABLE policy_evaluations ADD COLUMN delta_ci_upper BIGINT;
+ALTER TABLE policy_evaluations ADD COLUMN cost_std_dev BIGINT;
+ALTER TABLE policy_evaluations ADD COLUMN confidence_interval_95 JSON;
+ALTER TABLE policy_evaluations ADD COLUMN agent_stats JSON;
+UPDATE policy_evaluations SET run_id = experiment_id;
+
+-- The reference's table names and columns.
+CREATE VIEW experiment_iterations AS
+SELECT experiment_id AS run_id, iteration, agent_costs AS costs_per_agent, accepted_changes, policies,
+	timestamp, total_cost
+FROM iterations;
+CREATE VIEW experiment_events AS
+SELECT seq AS id, experiment_id AS run_id, iteration, event_type, data AS event_data, timestamp
+FROM events;
+-- Simulation tick events are not stored (runs keep costs, not tick logs);
+-- the view lets the reference's trace queries run and find nothing.
+CREATE VIEW simulation_events AS
+SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS simulation_id, NULL::INTEGER AS tick, NULL::INTEGER AS day,
+	NULL::TIMESTAMP AS event_timestamp, NULL::VARCHAR AS event_type, NULL::VARCHAR AS details,
+	NULL::VARCHAR AS agent_id, NULL::VARCHAR AS tx_id
+WHERE false;
+
+-- For analysts: one row per run; its final cost per agent (long format);
+-- one row per iteration and agent.
+CREATE VIEW runs AS
+SELECT e.experiment_id AS run_id, e.experiment_name, e.master_seed AS seed,
+	coalesce(c.status, 'running') AS status, e.model, e.config_hash, e.started_at, c.completed_at,
+	c.num_iterations, c.converged, c.convergence_reason, c.final_cost, c.best_cost,
+	c.total_duration_seconds, e.program_version, e.program_commit, e.host
+FROM experiments e LEFT JOIN experiment_completions c USING (experiment_id);
+CREATE VIEW run_final_costs AS
+SELECT r.run_id, r.experiment_name, r.seed, r.status, j.key AS agent_id, j.value::BIGINT AS final_cost
+FROM runs r JOIN experiment_completions c ON c.experiment_id = r.run_id, json_each(c.agent_final_costs) j;
+CREATE VIEW iteration_agents AS
+SELECT i.experiment_id AS run_id, i.iteration, j.key AS agent_id, j.value::BIGINT AS cost,
+	json_extract(i.policies, '$."' || j.key || '".parameters') AS parameters,
+	coalesce(json_extract(i.accepted_changes, '$."' || j.key || '"')::BOOLEAN, false) AS accepted
+FROM iterations i, json_each(i.agent_costs) j;
+`

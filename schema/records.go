@@ -51,6 +51,7 @@ type ExperimentStarted struct {
 	Model          string          `json:"model"`
 	StartedAt      time.Time       `json:"started_at"`
 	ProgramVersion string          `json:"program_version"`
+	ProgramCommit  string          `json:"program_commit,omitempty"` // VCS revision from the build info, "+dirty" when modified
 	Host           string          `json:"host"`
 	ConfigHash     string          `json:"config_hash"`
 }
@@ -83,7 +84,41 @@ type PolicyEvaluation struct {
 	SampleDetails  json.RawMessage `json:"sample_details"`
 	Seed           int64           `json:"seed"`
 	Timestamp      time.Time       `json:"timestamp"`
+
+	// EvaluationMode is the experiment's mode: bootstrap, deterministic or
+	// deterministic-temporal.
+	EvaluationMode string `json:"evaluation_mode,omitempty"`
+	// ReasonCode is Reason as one of the Reason* codes.
+	ReasonCode string `json:"reason_code,omitempty"`
+	// Statistics of the paired samples, in cents rounded to the cent; nil
+	// when the proposal was not evaluated (and the intervals when fewer
+	// than two samples were).
+	MeanDelta    *int64 `json:"mean_delta,omitempty"`
+	DeltaStdDev  *int64 `json:"delta_std_dev,omitempty"`
+	DeltaCILower *int64 `json:"delta_ci_lower,omitempty"` // 95% Student t interval of the mean delta
+	DeltaCIUpper *int64 `json:"delta_ci_upper,omitempty"`
+	CostStdDev   *int64 `json:"cost_std_dev,omitempty"` // of the proposal's sample costs
+	CostCILower  *int64 `json:"cost_ci_lower,omitempty"`
+	CostCIUpper  *int64 `json:"cost_ci_upper,omitempty"` // 95% interval of the proposal's mean cost
 }
+
+// Reason codes of a policy evaluation (PolicyEvaluation.ReasonCode).
+const (
+	ReasonImproved        = "improved"
+	ReasonNoImprovement   = "no_improvement"
+	ReasonNotSignificant  = "not_significant"
+	ReasonTooVariable     = "too_variable"
+	ReasonUnchanged       = "unchanged"
+	ReasonInvalidProposal = "invalid_proposal"
+	ReasonOptimizerError  = "optimizer_error"
+	// ReasonTemporal: deterministic-temporal mode accepts every valid
+	// proposal without comparing costs.
+	ReasonTemporal = "temporal_accept"
+)
+
+// ReasonCodes lists every reason code.
+var ReasonCodes = []string{ReasonImproved, ReasonNoImprovement, ReasonNotSignificant, ReasonTooVariable,
+	ReasonUnchanged, ReasonInvalidProposal, ReasonOptimizerError, ReasonTemporal}
 
 // Event is one entry of an experiment's event log. Seq is a per-experiment
 // sequence number and the natural key; EventType must be a valid subject token.

@@ -19,6 +19,10 @@ type Reader interface {
 	Iterations(ctx context.Context, id string) ([]IterationRow, error)
 	Events(ctx context.Context, id string, f EventFilter) ([]EventRow, error)
 	Evaluations(ctx context.Context, id string, f EvalFilter) ([]EvaluationRow, error)
+	// Query runs one read-only SELECT; Export writes tables to files. The
+	// persister serves both, so outside tools get the data while it runs.
+	Query(ctx context.Context, query string, limit int) (*QueryResult, error)
+	Export(ctx context.Context, dir, format string, ids []string) ([]ExportedFile, error)
 }
 
 var _ Reader = (*Store)(nil)
@@ -35,6 +39,9 @@ type ListOptions struct {
 	Sort string `json:"sort,omitempty"`
 	// Limit caps the number of rows; 0 means no limit.
 	Limit int `json:"limit,omitempty"`
+	// ConfigHash keeps the runs of one configuration (and seed); a prefix
+	// of the hash is enough.
+	ConfigHash string `json:"config_hash,omitempty"`
 }
 
 // SortKeys are the accepted ListOptions.Sort values (without '-').
@@ -79,6 +86,10 @@ type ExperimentSummary struct {
 	Model             string     `json:"model"`
 	Scenario          string     `json:"scenario"`
 	MasterSeed        int64      `json:"master_seed"`
+	// Model usage summed over the run's llm_interaction events.
+	LLMCalls         int64 `json:"llm_calls"`
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
 }
 
 // ExperimentDetail is what Show returns.
@@ -90,6 +101,7 @@ type ExperimentDetail struct {
 	AgentFinalCosts map[string]int64 `json:"agent_final_costs"`
 	DurationSeconds *float64         `json:"total_duration_seconds"`
 	ProgramVersion  string           `json:"program_version"`
+	ProgramCommit   string           `json:"program_commit"`
 	Host            string           `json:"host"`
 	ConfigHash      string           `json:"config_hash"`
 }
@@ -114,8 +126,16 @@ SELECT * FROM (
 		e.model, e.scenario, e.master_seed,
 		e.experiment_type, e.config::VARCHAR AS config, c.final_policies::VARCHAR AS final_policies,
 		c.agent_final_costs::VARCHAR AS agent_final_costs, c.total_duration_seconds,
-		e.program_version, e.host, e.config_hash
+		e.program_version, e.host, e.config_hash,
+		coalesce(e.program_commit, '') AS program_commit,
+		coalesce(t.llm_calls, 0)::BIGINT, coalesce(t.prompt_tokens, 0)::BIGINT, coalesce(t.completion_tokens, 0)::BIGINT
 	FROM experiments e LEFT JOIN experiment_completions c USING (experiment_id)
+	LEFT JOIN (
+		SELECT experiment_id, count(*) AS llm_calls,
+			sum(coalesce(try_cast(data->>'prompt_tokens' AS BIGINT), 0)) AS prompt_tokens,
+			sum(coalesce(try_cast(data->>'completion_tokens' AS BIGINT), 0)) AS completion_tokens
+		FROM events WHERE event_type = 'llm_interaction' GROUP BY experiment_id
+	) t USING (experiment_id)
 ) s`
 
 func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error {
@@ -127,7 +147,8 @@ func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error 
 	)
 	err := sc.Scan(&d.ExperimentID, &d.ExperimentName, &d.Status, &d.NumIterations, &d.Converged,
 		&d.ConvergenceReason, &final, &best, &d.StartedAt, &completed, &d.Model, &d.Scenario, &d.MasterSeed,
-		&d.ExperimentType, &cfg, &pol, &agents, &dur, &d.ProgramVersion, &d.Host, &d.ConfigHash)
+		&d.ExperimentType, &cfg, &pol, &agents, &dur, &d.ProgramVersion, &d.Host, &d.ConfigHash,
+		&d.ProgramCommit, &d.LLMCalls, &d.PromptTokens, &d.CompletionTokens)
 	if err != nil {
 		return err
 	}
@@ -174,6 +195,10 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 			where = append(where, "experiment_name = ?")
 		}
 		args = append(args, opts.Name)
+	}
+	if opts.ConfigHash != "" {
+		where = append(where, "starts_with(config_hash, ?)")
+		args = append(args, opts.ConfigHash)
 	}
 	if opts.Status != "" {
 		switch opts.Status {
@@ -336,7 +361,9 @@ func (s *Store) Evaluations(ctx context.Context, id string, f EvalFilter) ([]Eva
 		return nil, err
 	}
 	q := `SELECT experiment_id, iteration, agent_id, proposed_policy::VARCHAR, old_cost, new_cost, delta,
-			accepted, reason, num_samples, sample_details::VARCHAR, seed, timestamp
+			accepted, reason, num_samples, sample_details::VARCHAR, seed, timestamp,
+			coalesce(evaluation_mode, ''), coalesce(reason_code, ''), mean_delta, delta_std_dev,
+			delta_ci_lower, delta_ci_upper, cost_std_dev, (confidence_interval_95->>'$[0]')::BIGINT, (confidence_interval_95->>'$[1]')::BIGINT
 		FROM policy_evaluations WHERE experiment_id = ?`
 	args := []any{id}
 	if f.Agent != "" {
@@ -356,9 +383,17 @@ func (s *Store) Evaluations(ctx context.Context, id string, f EvalFilter) ([]Eva
 	for rows.Next() {
 		var r EvaluationRow
 		var pol, det sql.NullString
+		var stats [7]sql.NullInt64
 		if err := rows.Scan(&r.ExpID, &r.Iteration, &r.Agent, &pol, &r.OldCost, &r.NewCost, &r.Delta,
-			&r.Accepted, &r.Reason, &r.NumSamples, &det, &r.Seed, &r.Timestamp); err != nil {
+			&r.Accepted, &r.Reason, &r.NumSamples, &det, &r.Seed, &r.Timestamp, &r.EvaluationMode, &r.ReasonCode,
+			&stats[0], &stats[1], &stats[2], &stats[3], &stats[4], &stats[5], &stats[6]); err != nil {
 			return nil, fmt.Errorf("evaluations of %s: %w", id, err)
+		}
+		for k, p := range []**int64{&r.MeanDelta, &r.DeltaStdDev, &r.DeltaCILower, &r.DeltaCIUpper, &r.CostStdDev, &r.CostCILower, &r.CostCIUpper} {
+			if stats[k].Valid {
+				v := stats[k].Int64
+				*p = &v
+			}
 		}
 		r.Timestamp = r.Timestamp.UTC()
 		r.ProposedPolicy = rawJSON(pol)

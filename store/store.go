@@ -99,9 +99,23 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 		s.Close()
 		return nil, fmt.Errorf("%w: %s has no schema_migrations table (check --db or SIMCASH_DB)", ErrNotResultsDB, path)
 	}
-	if latest := schema.Migrations[len(schema.Migrations)-1].Version; version > latest {
+	latest := schema.Migrations[len(schema.Migrations)-1].Version
+	if version > latest {
 		s.Close()
 		return nil, fmt.Errorf("%w: %s has schema version %d, newer than this program's %d: upgrade simcash", ErrNotResultsDB, path, version, latest)
+	}
+	if version < latest {
+		// Written by an older simcash: bring it up to date once (nobody
+		// holds it, or opening read-only would have failed), then read.
+		s.Close()
+		w, err := Open(ctx, path, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("upgrade %s from schema version %d: %w", path, version, err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("upgrade %s from schema version %d: %w", path, version, err)
+		}
+		return open(ctx, path, true, opts)
 	}
 	return s, nil
 }

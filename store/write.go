@@ -382,7 +382,7 @@ func ts(t time.Time) driver.Value { return t.UTC() }
 func startedRow(rec schema.Record) ([]driver.Value, error) {
 	r := rec.(*schema.ExperimentStarted)
 	return []driver.Value{r.ExpID, r.Name, r.Type, jsonValue(r.Config), r.MasterSeed, r.Scenario, r.Model,
-		ts(r.StartedAt), r.ProgramVersion, r.Host, r.ConfigHash}, nil
+		ts(r.StartedAt), r.ProgramVersion, r.Host, r.ConfigHash, nullString(r.ProgramCommit), r.ExpID}, nil
 }
 
 func completedRow(rec schema.Record) ([]driver.Value, error) {
@@ -426,8 +426,39 @@ func evaluationRow(rec schema.Record) ([]driver.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The reference's shapes of the proposal's interval, for its queries.
+	var ci, stats driver.Value
+	if r.CostCILower != nil && r.CostCIUpper != nil {
+		if ci, err = jsonOf([2]int64{*r.CostCILower, *r.CostCIUpper}); err != nil {
+			return nil, err
+		}
+		st := map[string]any{"mean_cost": r.NewCost, "ci_95_lower": *r.CostCILower, "ci_95_upper": *r.CostCIUpper,
+			"num_samples": r.NumSamples}
+		if r.CostStdDev != nil {
+			st["std_dev"] = *r.CostStdDev
+		}
+		if stats, err = jsonOf(map[string]any{r.Agent: st}); err != nil {
+			return nil, err
+		}
+	}
 	return []driver.Value{r.ExpID, it, r.Agent, jsonValue(r.ProposedPolicy), r.OldCost, r.NewCost, r.Delta,
-		r.Accepted, r.Reason, ns, jsonValue(r.SampleDetails), r.Seed, ts(r.Timestamp)}, nil
+		r.Accepted, r.Reason, ns, jsonValue(r.SampleDetails), r.Seed, ts(r.Timestamp),
+		r.ExpID, nullString(r.EvaluationMode), nullString(r.ReasonCode), nullInt(r.MeanDelta), nullInt(r.DeltaStdDev),
+		nullInt(r.DeltaCILower), nullInt(r.DeltaCIUpper), nullInt(r.CostStdDev), ci, stats}, nil
+}
+
+func nullString(s string) driver.Value {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullInt(p *int64) driver.Value {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func eventRow(rec schema.Record) ([]driver.Value, error) {

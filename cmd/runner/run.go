@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"simcash/buildinfo"
 	"simcash/bus"
 	"simcash/experiment"
 	"simcash/llm"
@@ -90,7 +87,8 @@ func loadExperiment(path string, strict bool, o *experiment.Overrides) (*experim
 			return nil, nil, usageError{err}
 		}
 	}
-	scn, swarns, err := scenario.Load(cfg.ScenarioPath, scenario.Options{Strict: strict})
+	// The text recorded with the run is the text simulated.
+	scn, swarns, err := scenario.LoadBytes(cfg.ScenarioPath, []byte(cfg.ScenarioContent), scenario.Options{Strict: strict})
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("scenario of %s: %w", path, err)}
 	}
@@ -137,15 +135,22 @@ func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path str
 	if err != nil {
 		return err
 	}
+	return c.execute(ctx, stdout, stderr, cfg, scn, "")
+}
+
+// execute runs a loaded experiment; db, when set, is where records go
+// instead of the config's output section.
+func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg *experiment.Config, scn *sim.Config, db string) error {
 	opt, err := newOptimizer(cfg)
 	if err != nil {
 		return err
 	}
-	sink, where, closeSink, err := c.openSink(ctx, cfg)
+	sink, where, closeSink, err := c.openSink(ctx, cfg, db)
 	if err != nil {
 		return err
 	}
-	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink, Version: version}
+	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink,
+		Version: buildinfo.Version(version), Commit: buildinfo.Commit()}
 	if !c.quiet {
 		r.Progress = progressPrinter(stderr)
 	}
@@ -153,7 +158,7 @@ func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path str
 	out, runErr := r.Run(ctx)
 	closeErr := closeSink()
 	if out != nil {
-		printSummary(stdout, out, where)
+		out.WriteSummary(stdout, where)
 	}
 	if runErr != nil {
 		return runErr
@@ -162,7 +167,7 @@ func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path str
 }
 
 // openSink decides where records go (see the command's help).
-func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config) (experiment.Sink, string, func() error, error) {
+func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config, db string) (experiment.Sink, string, func() error, error) {
 	none := func() error { return nil }
 	if c.dryRun {
 		return experiment.Discard{}, "not persisted (--dry-run)", none, nil
@@ -188,10 +193,12 @@ func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config) (expe
 		p := bus.NewPublisher(js)
 		return p, "published to " + bc.URL, func() error { p.Close(); return nc.Drain() }, nil
 	}
-	if !cfg.HasOutput {
+	if db == "" && !cfg.HasOutput {
 		return experiment.Discard{}, "not persisted (the experiment has no output section)", none, nil
 	}
-	db := cfg.DatabasePath()
+	if db == "" {
+		db = cfg.DatabasePath()
+	}
 	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
 		return nil, "", nil, fmt.Errorf("create output directory: %w", err)
 	}
@@ -215,50 +222,5 @@ func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config) (expe
 }
 
 func progressPrinter(w io.Writer) func(experiment.Progress) {
-	return func(p experiment.Progress) {
-		if p.Agent == "" {
-			var parts []string
-			for _, a := range sortedKeys(p.AgentCosts) {
-				parts = append(parts, fmt.Sprintf("%s %s", a, dollars(p.AgentCosts[a])))
-			}
-			fmt.Fprintf(w, "iteration %d/%d  cost %s  (%s)\n", p.Iteration, p.Total, dollars(p.Cost), strings.Join(parts, ", "))
-			return
-		}
-		verdict := "rejected"
-		if p.Accepted {
-			verdict = "accepted"
-		}
-		fmt.Fprintf(w, "  %-10s %s: %s  params %s\n", p.Agent, verdict, p.Reason, formatParams(p.Params))
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
-func formatParams(m map[string]float64) string {
-	var parts []string
-	for _, k := range sortedKeys(m) {
-		parts = append(parts, fmt.Sprintf("%s=%g", k, m[k]))
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-func printSummary(w io.Writer, out *experiment.Outcome, where string) {
-	fmt.Fprintf(w, "experiment   %s\n", out.ExperimentID)
-	fmt.Fprintf(w, "status       %s\n", out.Status)
-	conv := "no"
-	if out.Converged {
-		conv = "yes"
-	}
-	fmt.Fprintf(w, "iterations   %d\n", out.Iterations)
-	fmt.Fprintf(w, "converged    %s (%s)\n", conv, out.Reason)
-	fmt.Fprintf(w, "final cost   %s (best %s)\n", dollars(out.FinalCost), dollars(out.BestCost))
-	fmt.Fprintf(w, "records      %s\n", where)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "agent\tfinal cost\tparameters")
-	for _, a := range sortedKeys(out.AgentCosts) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", a, dollars(out.AgentCosts[a]), formatParams(out.FinalParams[a]))
-	}
-	tw.Flush()
+	return func(p experiment.Progress) { fmt.Fprintln(w, p.Line()) }
 }

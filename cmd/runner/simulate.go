@@ -1,6 +1,8 @@
 package main
 
 import (
+	"simcash/money"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -153,14 +155,7 @@ func writeJSON(w io.Writer, s *sim.Sim, res *sim.Result, events bool) error {
 	return enc.Encode(out)
 }
 
-// dollars formats cents as dollars with two decimals.
-func dollars(c int64) string {
-	sign := ""
-	if c < 0 {
-		sign, c = "-", -c
-	}
-	return fmt.Sprintf("%s$%d.%02d", sign, c/100, c%100)
-}
+var dollars = money.Dollars
 
 func writeTable(w io.Writer, res *sim.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
