@@ -16,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
+	"simcash/money"
 	"simcash/store"
 )
 
@@ -31,11 +32,7 @@ type dbOptions struct {
 }
 
 func (o *dbOptions) register(cmd *cobra.Command) {
-	var e env
-	if err := envconfig.Process("SIMCASH", &e); err != nil {
-		e.DB = "results/all.db"
-	}
-	cmd.Flags().StringVar(&o.DB, "db", e.DB, "results database (env SIMCASH_DB)")
+	cmd.Flags().StringVar(&o.DB, "db", defaultDB(), "results database (env SIMCASH_DB)")
 	cmd.Flags().StringVar(&o.Format, "format", "table", "output format: table, json or csv")
 }
 
@@ -47,12 +44,24 @@ func (o *dbOptions) validate() error {
 	return usagef("unknown --format %q: use table, json or csv", o.Format)
 }
 
+// defaultDB is $SIMCASH_DB, else results/all.db.
+func defaultDB() string {
+	var e env
+	if err := envconfig.Process("SIMCASH", &e); err != nil {
+		return "results/all.db"
+	}
+	return e.DB
+}
+
 // openRemoteFunc is how a locked database is read; tests replace it.
 var openRemoteFunc = openRemote
 
 // open validates the flags and opens the database read-only, or, when a
 // running persister holds it, a Reader that asks that persister.
 func (o *dbOptions) open(ctx context.Context) (store.Reader, func(), error) {
+	if o.Format == "" {
+		o.Format = "table"
+	}
 	if err := o.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -108,24 +117,8 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// dollars formats cents as dollars with two decimals and thousands
-// separators, e.g. -123456 -> "-$1,234.56".
-func dollars(cents int64) string {
-	sign := ""
-	u := uint64(cents)
-	if cents < 0 {
-		sign, u = "-", uint64(-cents) // -MinInt64 wraps to itself, which is right as uint64
-	}
-	whole := strconv.FormatUint(u/100, 10)
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return fmt.Sprintf("%s$%s.%02d", sign, b.String(), u%100)
-}
+// dollars formats cents for people: "-$1,234.56".
+var dollars = money.Dollars
 
 func dollarsPtr(c *int64) string {
 	if c == nil {

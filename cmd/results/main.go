@@ -45,6 +45,13 @@ func newRootCommand() *cobra.Command {
 		(&IterationsCommand{}).command(),
 		(&EventsCommand{}).command(),
 		(&EvaluationsCommand{}).command(),
+		(&ChartCommand{}).command(),
+		(&CompareCommand{}).command(),
+		(&ReplayCommand{}).command(),
+		(&DiffCommand{}).command(),
+		(&PoliciesCommand{}).command(),
+		(&SQLCommand{}).command(),
+		(&ExportCommand{}).command(),
 	)
 	for _, f := range extraCommands {
 		root.AddCommand(f())

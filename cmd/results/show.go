@@ -62,7 +62,11 @@ func (c *ShowCommand) Run(ctx context.Context, w io.Writer, id string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nFinal policies:\n%s\nConfig:\n%s\n", indentJSON(d.FinalPolicies), indentJSON(d.Config))
+	cfg, scn := splitScenario(d.Config)
+	fmt.Fprintf(w, "\nFinal policies:\n%s\nConfig:\n%s\n", indentJSON(d.FinalPolicies), indentJSON(cfg))
+	if scn != "" {
+		fmt.Fprintf(w, "\nScenario (%s, as recorded):\n%s", d.Scenario, indentText(scn))
+	}
 	return nil
 }
 
@@ -119,10 +123,14 @@ func showFields(d *store.ExperimentDetail, human bool) [][2]string {
 	slices.Sort(agents)
 	for _, a := range agents {
 		v := d.AgentFinalCosts[a]
-		fields = append(fields, [2]string{name("final_cost[" + a + "]"), cost(&v)})
+		fields = append(fields, [2]string{name("final_cost") + " [" + a + "]", cost(&v)})
 	}
 	fields = append(fields,
+		[2]string{"llm_calls", strconv.FormatInt(d.LLMCalls, 10)},
+		[2]string{"prompt_tokens", strconv.FormatInt(d.PromptTokens, 10)},
+		[2]string{"completion_tokens", strconv.FormatInt(d.CompletionTokens, 10)},
 		[2]string{"program_version", d.ProgramVersion},
+		[2]string{"program_commit", d.ProgramCommit},
 		[2]string{"host", d.Host},
 		[2]string{"config_hash", d.ConfigHash})
 	if !human {
@@ -133,7 +141,12 @@ func showFields(d *store.ExperimentDetail, human bool) [][2]string {
 			if fields[i][0] == "total_duration_seconds" {
 				fields[i][0] = "duration"
 			}
-			fields[i][0] = strings.ReplaceAll(fields[i][0], "_", " ")
+			// Only the field's own name: agent ids keep their underscores.
+			n, agent, _ := strings.Cut(fields[i][0], " [")
+			fields[i][0] = strings.ReplaceAll(n, "_", " ")
+			if agent != "" {
+				fields[i][0] += " [" + agent
+			}
 		}
 	}
 	return fields
@@ -148,4 +161,28 @@ func indentJSON(raw json.RawMessage) string {
 		return "  " + string(raw)
 	}
 	return "  " + b.String()
+}
+
+// splitScenario takes the recorded scenario text out of a config, to be
+// shown as YAML rather than one long JSON string.
+func splitScenario(cfg json.RawMessage) (json.RawMessage, string) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(cfg, &m) != nil {
+		return cfg, ""
+	}
+	var text string
+	if json.Unmarshal(m["scenario_content"], &text) != nil || text == "" {
+		return cfg, ""
+	}
+	delete(m, "scenario_content")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return cfg, ""
+	}
+	return b, text
+}
+
+func indentText(s string) string {
+	lines := strings.SplitAfter(strings.TrimRight(s, "\n"), "\n")
+	return "  " + strings.Join(lines, "  ") + "\n"
 }
