@@ -1,8 +1,8 @@
 package analysis
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
