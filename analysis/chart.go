@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 
+	"simcash/money"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -142,7 +144,11 @@ func chartTitle(runs []*Run, groups [][]*Run) string {
 	for n := range names {
 		ns = append(ns, n)
 	}
-	return fmt.Sprintf("%s  (%d runs, %d configurations)", strings.Join(sortedStrings(ns), ", "), len(runs), len(groups))
+	configs := "1 configuration"
+	if len(groups) > 1 {
+		configs = fmt.Sprintf("%d configurations", len(groups))
+	}
+	return fmt.Sprintf("%s  (%d runs, %s)", strings.Join(sortedStrings(ns), ", "), len(runs), configs)
 }
 
 // panel draws one agent's parameter (param true) or cost panel over groups.
@@ -187,7 +193,7 @@ func panel(groups [][]*Run, agent, param string, paramPanel bool) (*plot.Plot, e
 			if err != nil {
 				return nil, err
 			}
-			poly.Color = color.RGBA{R: col.R, G: col.G, B: col.B, A: 0x40}
+			poly.Color = color.NRGBA{R: col.R, G: col.G, B: col.B, A: 0x40}
 			poly.LineStyle.Width = 0
 			p.Add(poly)
 			p.Legend.Add(label+" 95% interval", poly)
@@ -323,7 +329,7 @@ func (dollarTicks) Ticks(min, max float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(min, max)
 	for i := range ts {
 		if ts[i].Label != "" {
-			ts[i].Label = fmt.Sprintf("$%.2f", ts[i].Value)
+			ts[i].Label = money.DollarsF(ts[i].Value * 100)
 		}
 	}
 	return ts

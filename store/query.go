@@ -79,7 +79,7 @@ func (s *Store) checkSelect(ctx context.Context, query string) error {
 		return fmt.Errorf("%w: the query is empty", ErrNotAQuery)
 	}
 	var out string
-	if err := s.db.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)`, query).Scan(&out); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)::VARCHAR`, query).Scan(&out); err != nil {
 		return fmt.Errorf("check query: %w", err)
 	}
 	var parsed struct {
