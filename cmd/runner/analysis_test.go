@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -336,4 +337,190 @@ func distinctColors(img image.Image) int {
 		}
 	}
 	return len(set)
+}
+
+// TestRerunFromDatabase runs exp2 from a scenario file that is deleted
+// afterwards: `results show` still shows the scenario, and `runner rerun`
+// repeats the run from the database with identical records apart from ids
+// and times.
+func TestRerunFromDatabase(t *testing.T) {
+	b := binaries(t, "results")
+	dir := t.TempDir()
+	scn := filepath.Join(dir, "scenario.yaml")
+	data, err := os.ReadFile(testdataPath(t, "scenarios/exp2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(scn, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exp := writeExperiment(t, dir, testdataPath(t, "experiments/exp2.yaml"), "scenario: ../scenarios/exp2.yaml", "scenario: scenario.yaml")
+	db := filepath.Join(dir, "all.db")
+	mustRun(t, "run", exp, "--db", db, "--quiet", "--seed", "9", "--max-iterations", "6")
+	if err := os.Remove(scn); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, db)
+	first := onlyExperiment(t, st)
+	st.Close()
+
+	show := mustProc(t, dir, childEnv(), b["results"], "show", first.ExperimentID, "--db", db).stdout
+	for _, want := range []string{"Scenario (scenario.yaml, as recorded):", "rate_per_tick: 2.0", "ticks_per_day: 12"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("results show after the scenario was deleted lacks %q:\n%s", want, show)
+		}
+	}
+
+	if code := runRunner(t, t.Context(), "rerun", first.ExperimentID, "--from", db, "--quiet"); code != 0 {
+		t.Fatalf("runner rerun exited %d", code)
+	}
+	if code := runRunner(t, t.Context(), "rerun", "nonexistent-id", "--from", db); code != 2 {
+		t.Errorf("rerun of an unknown id exited %d, want 2", code)
+	}
+	st = openStore(t, db)
+	list, err := st.List(t.Context(), store.ListOptions{Sort: "started_at"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("%d experiments after the rerun, want 2", len(list))
+	}
+	a, bID := list[0].ExperimentID, list[1].ExperimentID
+	load := func(id string) (*store.ExperimentDetail, []store.IterationRow, []store.EvaluationRow, []store.EventRow) {
+		d, err := st.Show(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		its, err := st.Iterations(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := st.Evaluations(t.Context(), id, store.EvalFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := st.Events(t.Context(), id, store.EventFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Ids and times differ by design.
+		d.ExperimentID, d.StartedAt, d.CompletedAt, d.DurationSeconds = "", time.Time{}, nil, nil
+		for i := range its {
+			its[i].ExpID, its[i].Timestamp = "", time.Time{}
+		}
+		for i := range evs {
+			evs[i].ExpID, evs[i].Timestamp = "", time.Time{}
+		}
+		for i := range events {
+			events[i].ExpID, events[i].Timestamp = "", time.Time{}
+		}
+		return d, its, evs, events
+	}
+	d1, it1, ev1, e1 := load(a)
+	d2, it2, ev2, e2 := load(bID)
+	same := func(what string, x, y any) {
+		t.Helper()
+		bx, _ := json.Marshal(x)
+		by, _ := json.Marshal(y)
+		if !bytes.Equal(bx, by) {
+			t.Errorf("%s differ between the run and its rerun:\n%s\n%s", what, bx, by)
+		}
+	}
+	same("experiment records", d1, d2)
+	same("iterations", it1, it2)
+	same("evaluations", ev1, ev2)
+	same("events", e1, e2)
+	if len(it1) != 6 || len(ev1) == 0 {
+		t.Errorf("the run has %d iterations and %d evaluations, want 6 and some", len(it1), len(ev1))
+	}
+}
+
+// TestReferencePaperQueries runs every query of the reference paper's data
+// provider, unchanged, against a database holding a bootstrap run and a run
+// against a scripted model.
+func TestReferencePaperQueries(t *testing.T) {
+	src := filepath.Join("..", "..", "..", "shared", "simcash-src", "docs", "papers", "simcash-paper", "paper_generator", "src", "data_provider.py")
+	py, err := os.ReadFile(src)
+	if err != nil {
+		t.Skipf("the reference's paper pipeline is not beside the checkout (%v)", err)
+	}
+	queries := regexp.MustCompile(`(?s)conn\.execute\(\s*"""(.*?)"""`).FindAllStringSubmatch(string(py), -1)
+	if len(queries) < 6 {
+		t.Fatalf("found %d queries in %s, want the provider's 6 or more", len(queries), src)
+	}
+
+	dir := t.TempDir()
+	db := filepath.Join(dir, "all.db")
+	mustRun(t, "run", testdataPath(t, "experiments/exp2.yaml"), "--db", db, "--quiet", "--max-iterations", "4")
+	llm := newFakeLLM(t, func(n int) (string, int, int) { return policyAnswer(0.2), 900, 30 })
+	mustRun(t, "run", llmExperiment(t, dir, llm.srv.URL+"/v1/"), "--db", db, "--quiet", "--max-iterations", "2")
+	st := openStore(t, db)
+	list, err := st.List(t.Context(), store.ListOptions{Sort: "started_at"})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %v, %d runs", err, len(list))
+	}
+	st.Close()
+
+	conn, err := sql.Open("duckdb", db+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Each ? gets the value its context asks for, as the provider passes it.
+	param := regexp.MustCompile(`(run_id = |iteration = |'agent_id'\) = |LIKE |simulation_id = |LIMIT )\?`)
+	for _, run := range list {
+		for qi, m := range queries {
+			q := m[1]
+			var args []any
+			for _, p := range param.FindAllStringSubmatch(q, -1) {
+				switch p[1] {
+				case "run_id = ", "simulation_id = ":
+					args = append(args, run.ExperimentID)
+				case "iteration = ":
+					args = append(args, 1)
+				case "'agent_id') = ":
+					args = append(args, "BANK_A")
+				case "LIKE ":
+					args = append(args, run.ExperimentID+"%")
+				case "LIMIT ":
+					args = append(args, 30)
+				}
+			}
+			if n := strings.Count(q, "?"); n != len(args) {
+				t.Fatalf("query %d has %d parameters, this test fills %d:\n%s", qi, n, len(args), q)
+			}
+			rows, err := conn.Query(q, args...)
+			if err != nil {
+				t.Errorf("run %s, query %d failed: %v\n%s", run.ExperimentID, qi, err, q)
+				continue
+			}
+			n := 0
+			var first []any
+			for rows.Next() {
+				cols, _ := rows.Columns()
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					first = vals
+				}
+				n++
+			}
+			rows.Close()
+			switch {
+			case strings.Contains(q, "FROM experiment_iterations") && n == 0,
+				strings.Contains(q, "FROM policy_evaluations") && n == 0:
+				t.Errorf("run %s, query %d found nothing:\n%s", run.ExperimentID, qi, q)
+			case strings.Contains(q, "'llm_interaction'") && run.Model == "openai:test":
+				if n != 1 || !strings.Contains(fmt.Sprint(first[0]), "user_prompt") {
+					t.Errorf("the llm_interaction query returned %d rows (%v), want the prompt", n, first)
+				}
+			}
+		}
+	}
 }
