@@ -59,11 +59,15 @@ func Replay(w io.Writer, run *Run, o ReplayOptions) error {
 				continue
 			}
 			params := Params(run.policyAt(a, it.Iteration))
-			if e.Accepted {
+			var proposed map[string]float64
+			switch {
+			case e.Accepted:
 				params = Params(e.ProposedPolicy)
+			case e.NumSamples > 0: // evaluated and rejected, as runner run shows it
+				proposed = Params(e.ProposedPolicy)
 			}
 			fmt.Fprintln(w, experiment.Progress{Iteration: it.Iteration, Total: total, Agent: a, Accepted: e.Accepted,
-				Reason: e.Reason, Params: params}.Line())
+				Reason: e.Reason, Params: params, Proposed: proposed}.Line())
 			if o.Audit {
 				writeAudit(w, e, eventsOf(o.Events, it.Iteration, a))
 			}

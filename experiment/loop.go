@@ -38,7 +38,9 @@ type Progress struct {
 	Agent      string           // set for a per-agent decision
 	Accepted   bool
 	Reason     string
-	Params     map[string]float64
+	Params     map[string]float64 // in force after the decision
+	// Proposed is the rejected proposal's parameters, when it had any.
+	Proposed map[string]float64
 }
 
 // Runner runs one experiment.
@@ -501,7 +503,7 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 				return false, e
 			}
 			reason := "optimizer unavailable: " + err.Error()
-			l.report(i, agent, false, reason)
+			l.report(i, agent, false, reason, nil)
 			return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, OldCost: ev.costs[agent],
 				NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonOptimizerError, Seed: ev.seed})
 		}
@@ -539,13 +541,13 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 			return false, e
 		}
 		l.history[agent] = append(l.history[agent], optimizer.HistoryEntry{Iteration: i, Policy: raw, OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason})
-		l.report(i, agent, false, reason)
+		l.report(i, agent, false, reason, nil)
 		return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, ProposedPolicy: raw,
 			OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonInvalidProposal, Seed: ev.seed})
 	}
 	if bytes.Equal(cand.JSON(), cur.JSON()) {
 		reason := "unchanged: the proposal equals the current policy"
-		l.report(i, agent, false, reason)
+		l.report(i, agent, false, reason, nil)
 		return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, ProposedPolicy: cand.JSON(),
 			OldCost: ev.costs[agent], NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonUnchanged, Seed: ev.seed})
 	}
@@ -577,13 +579,17 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 	if err := l.event(i, typ, map[string]any{"agent": agent, "old_cost": oldMean, "new_cost": newMean, "reason": reason, "parameters": cand.Params()}); err != nil {
 		return false, err
 	}
-	l.report(i, agent, accepted, reason)
+	l.report(i, agent, accepted, reason, cand.Params())
 	return accepted, nil
 }
 
-func (l *loop) report(i int, agent string, accepted bool, reason string) {
+func (l *loop) report(i int, agent string, accepted bool, reason string, proposed map[string]float64) {
 	if l.Progress != nil {
-		l.Progress(Progress{Iteration: i, Total: l.Config.Convergence.MaxIterations, Agent: agent, Accepted: accepted, Reason: reason, Params: l.current[agent].Params()})
+		if accepted {
+			proposed = nil
+		}
+		l.Progress(Progress{Iteration: i, Total: l.Config.Convergence.MaxIterations, Agent: agent, Accepted: accepted,
+			Reason: reason, Params: l.current[agent].Params(), Proposed: proposed})
 	}
 }
 

@@ -26,6 +26,9 @@ func (p Progress) Line() string {
 	if p.Accepted {
 		verdict = "accepted"
 	}
+	if p.Proposed != nil {
+		return fmt.Sprintf("  %-10s %s: %s  proposed %s, keeps %s", p.Agent, verdict, p.Reason, FormatParams(p.Proposed), FormatParams(p.Params))
+	}
 	return fmt.Sprintf("  %-10s %s: %s  params %s", p.Agent, verdict, p.Reason, FormatParams(p.Params))
 }
 

@@ -70,10 +70,12 @@ func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
 		for i, e := range list {
 			rows[i] = []string{e.ExperimentID, e.ExperimentName, e.Status, strconv.Itoa(e.NumIterations),
 				strconv.FormatBool(e.Converged), e.ConvergenceReason, centsPtr(e.FinalCost), centsPtr(e.BestCost),
-				e.StartedAt.UTC().Format(time.RFC3339Nano), rfc3339(e.CompletedAt), e.Model}
+				e.StartedAt.UTC().Format(time.RFC3339Nano), rfc3339(e.CompletedAt), e.Model, strconv.FormatInt(e.MasterSeed, 10),
+				strconv.FormatInt(e.LLMCalls, 10), strconv.FormatInt(e.PromptTokens, 10), strconv.FormatInt(e.CompletionTokens, 10)}
 		}
 		return writeCSV(w, []string{"experiment_id", "experiment_name", "status", "num_iterations", "converged",
-			"convergence_reason", "final_cost_cents", "best_cost_cents", "started_at", "completed_at", "model"}, rows)
+			"convergence_reason", "final_cost_cents", "best_cost_cents", "started_at", "completed_at", "model",
+			"master_seed", "llm_calls", "prompt_tokens", "completion_tokens"}, rows)
 	}
 	rows := make([][]string, len(list))
 	for i, e := range list {
@@ -81,10 +83,14 @@ func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
 		if e.ConvergenceReason != "" {
 			conv += " (" + e.ConvergenceReason + ")"
 		}
-		rows[i] = []string{e.ExperimentID, e.ExperimentName, e.Status, strconv.Itoa(e.NumIterations), conv,
-			dollarsPtr(e.FinalCost), dollarsPtr(e.BestCost), timeStr(e.StartedAt)}
+		tokens := "-"
+		if e.LLMCalls > 0 {
+			tokens = strconv.FormatInt(e.PromptTokens+e.CompletionTokens, 10)
+		}
+		rows[i] = []string{e.ExperimentID, e.ExperimentName, strconv.FormatInt(e.MasterSeed, 10), e.Status,
+			strconv.Itoa(e.NumIterations), conv, dollarsPtr(e.FinalCost), dollarsPtr(e.BestCost), tokens, timeStr(e.StartedAt)}
 	}
-	if err := writeTable(w, []string{"ID", "NAME", "STATUS", "ITERS", "CONVERGED", "FINAL", "BEST", "STARTED (UTC)"}, rows); err != nil {
+	if err := writeTable(w, []string{"ID", "NAME", "SEED", "STATUS", "ITERS", "CONVERGED", "FINAL", "BEST", "TOKENS", "STARTED (UTC)"}, escapeRows(rows)); err != nil {
 		return err
 	}
 	if more {

@@ -122,7 +122,7 @@ func TestOutputs(t *testing.T) {
 		{[]string{"list", "--name", "exp1", "--format", "csv"}, []string{"experiment_id,experiment_name", "exp1-a,exp1,completed,2,true,stability,123456,123400,"}, []string{"exp2-b"}},
 		{[]string{"list", "--sort", "started_at", "--limit", "1"}, []string{"exp1-a", "first 1 shown"}, []string{"exp2-b"}},
 		{[]string{"list", "--limit", "2"}, []string{"exp1-a", "exp2-b"}, []string{"shown"}},
-		{[]string{"show", "exp1-a"}, []string{"status:", "completed", "final cost:", "$1,234.56", "final cost[B]:", "$1,000.00", "Final policies:", "initial_liquidity_fraction", "Config:", "master_seed"}, nil},
+		{[]string{"show", "exp1-a"}, []string{"status:", "completed", "final cost:", "$1,234.56", "final cost [B]:", "$1,000.00", "Final policies:", "initial_liquidity_fraction", "Config:", "master_seed"}, nil},
 		{[]string{"show", "exp1-a", "--format", "json"}, []string{`"config": {`, `"final_policies": {`, `"agent_final_costs"`}, nil},
 		{[]string{"show", "exp1-a", "--format", "csv"}, []string{"field,value", "final_cost_cents,123456"}, nil},
 		{[]string{"iterations", "exp1-a"}, []string{"ITER", "TOTAL", "A", "B", "$2,500.00", "$1,000.00", "$234.56"}, nil},
