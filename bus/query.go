@@ -48,7 +48,7 @@ type queryResponse struct {
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	NotFound bool            `json:"not_found,omitempty"`
-	NotQuery bool            `json:"not_query,omitempty"`
+	Invalid bool            `json:"invalid,omitempty"`
 }
 
 // serveQueries answers read queries on subject by calling r until the
@@ -105,7 +105,7 @@ func answer(ctx context.Context, r store.Reader, data []byte) queryResponse {
 		return queryResponse{Error: fmt.Sprintf("unknown query %q (persister and results tool of different versions?)", q.Method)}
 	}
 	if err != nil {
-		return queryResponse{Error: err.Error(), NotFound: errors.Is(err, store.ErrNotFound), NotQuery: errors.Is(err, store.ErrNotAQuery)}
+		return queryResponse{Error: err.Error(), NotFound: errors.Is(err, store.ErrNotFound), Invalid: errors.Is(err, store.ErrInvalidRequest)}
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -275,8 +275,8 @@ func (r *RemoteReader) call(ctx context.Context, q queryRequest, out any) error 
 		if resp.NotFound {
 			return remoteError{resp.Error, store.ErrNotFound}
 		}
-		if resp.NotQuery {
-			return remoteError{resp.Error, store.ErrNotAQuery}
+		if resp.Invalid {
+			return remoteError{resp.Error, store.ErrInvalidRequest}
 		}
 		return errors.New(resp.Error)
 	}

@@ -14,8 +14,23 @@ import (
 	"simcash/schema"
 )
 
-// ErrNotAQuery is returned by Query for SQL that is not a single SELECT.
-var ErrNotAQuery = errors.New("only a single SELECT query may run here")
+// ErrInvalidRequest marks a Query or Export the caller can fix: SQL that is
+// not a single valid SELECT, an unknown format, a directory that is not
+// empty.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// invalidRequest is an error that Is ErrInvalidRequest without saying so
+// in its text.
+type invalidRequest struct{ err error }
+
+func (e invalidRequest) Error() string        { return e.err.Error() }
+func (e invalidRequest) Unwrap() error        { return e.err }
+func (e invalidRequest) Is(target error) bool { return target == ErrInvalidRequest }
+
+func invalid(format string, a ...any) error { return invalidRequest{fmt.Errorf(format, a...)} }
+
+// errNotSelect is the message for SQL other than one SELECT.
+const errNotSelect = "only a single SELECT query may run here"
 
 // QueryResult is the answer to Query: column names and types, and rows of
 // JSON-ready values (numbers, strings, booleans, nil, nested lists and maps;
@@ -38,6 +53,11 @@ func (s *Store) Query(ctx context.Context, query string, limit int) (*QueryResul
 	}
 	rows, err := s.db.QueryContext(ctx, query)
 	if err != nil {
+		if ctx.Err() == nil {
+			// It parsed: what fails now is binding (an unknown table or
+			// column) or evaluating it, the query's own fault.
+			return nil, invalid("query: %w", err)
+		}
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
@@ -76,7 +96,7 @@ func (s *Store) Query(ctx context.Context, query string, limit int) (*QueryResul
 
 func (s *Store) checkSelect(ctx context.Context, query string) error {
 	if strings.TrimSpace(query) == "" {
-		return fmt.Errorf("%w: the query is empty", ErrNotAQuery)
+		return invalid("the query is empty")
 	}
 	var out string
 	if err := s.db.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)::VARCHAR`, query).Scan(&out); err != nil {
@@ -93,11 +113,11 @@ func (s *Store) checkSelect(ctx context.Context, query string) error {
 	}
 	switch {
 	case parsed.Error && parsed.ErrorType == "parser":
-		return fmt.Errorf("query: %s", parsed.Message)
+		return invalid("query: %s", parsed.Message)
 	case parsed.Error:
-		return fmt.Errorf("%w (%s): results are read-only", ErrNotAQuery, parsed.Message)
+		return invalid("%s (%s): results are read-only", errNotSelect, parsed.Message)
 	case len(parsed.Statements) != 1:
-		return fmt.Errorf("%w: got %d statements", ErrNotAQuery, len(parsed.Statements))
+		return invalid("%s, got %d statements", errNotSelect, len(parsed.Statements))
 	}
 	return nil
 }
@@ -157,10 +177,10 @@ func (s *Store) Export(ctx context.Context, dir, format string, ids []string) ([
 	case "csv":
 		opts = "(FORMAT csv, HEADER)"
 	default:
-		return nil, fmt.Errorf("export format %q: use parquet or csv", format)
+		return nil, invalid("export format %q: use parquet or csv", format)
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("export directory %q must be absolute", dir)
+		return nil, invalid("export directory %q must be absolute", dir)
 	}
 	for _, id := range ids {
 		if err := s.exists(ctx, id); err != nil {
@@ -171,7 +191,7 @@ func (s *Store) Export(ctx context.Context, dir, format string, ids []string) ([
 	for i, t := range ExportTables {
 		paths[i] = filepath.Join(dir, t+"."+format)
 		if _, err := os.Lstat(paths[i]); err == nil {
-			return nil, fmt.Errorf("export: %s already exists: choose an empty directory", paths[i])
+			return nil, invalid("export: %s already exists: choose an empty directory", paths[i])
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -49,7 +49,7 @@ func analysisErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, analysis.ErrBadArgument), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotAQuery):
+	case errors.Is(err, analysis.ErrBadArgument), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalidRequest):
 		return usageErr(err)
 	}
 	return err
