@@ -48,7 +48,7 @@ type queryResponse struct {
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	NotFound bool            `json:"not_found,omitempty"`
-	Invalid bool            `json:"invalid,omitempty"`
+	Invalid  bool            `json:"invalid,omitempty"`
 }
 
 // serveQueries answers read queries on subject by calling r until the

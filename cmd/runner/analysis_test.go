@@ -310,7 +310,6 @@ func TestAnalysisOfStoredRuns(t *testing.T) {
 	})
 }
 
-
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
 
 func countColor(img image.Image, r, g, b uint8) int {
