@@ -191,3 +191,20 @@ func TestExportCSV(t *testing.T) {
 		t.Errorf("second export into the same directory: exit %d, %s", code, errOut)
 	}
 }
+
+// FuzzIterRange: --iterations never panics, and what it accepts is a valid
+// range.
+func FuzzIterRange(f *testing.F) {
+	for _, s := range []string{"", "3:7", "5", ":4", "5:", "0:1", "x", "3:1", "1:2:3", "-1:2", "+3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		from, to, err := iterRange(s)
+		if err != nil {
+			return
+		}
+		if from < 0 || to < 0 || (to > 0 && from > to) {
+			t.Errorf("iterRange(%q) = %d, %d", s, from, to)
+		}
+	})
+}
