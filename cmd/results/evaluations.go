@@ -53,15 +53,21 @@ func (c *EvaluationsCommand) Run(ctx context.Context, w io.Writer, id string) er
 			rows[i] = []string{strconv.Itoa(e.Iteration), e.Agent, strconv.FormatInt(e.OldCost, 10),
 				strconv.FormatInt(e.NewCost, 10), strconv.FormatInt(e.Delta, 10), strconv.FormatBool(e.Accepted),
 				e.Reason, strconv.Itoa(e.NumSamples), strconv.FormatInt(e.Seed, 10),
-				e.Timestamp.UTC().Format(time.RFC3339Nano), string(e.ProposedPolicy)}
+				e.Timestamp.UTC().Format(time.RFC3339Nano), string(e.ProposedPolicy), e.ReasonCode, e.EvaluationMode,
+				centsPtr(e.MeanDelta), centsPtr(e.DeltaStdDev), centsPtr(e.DeltaCILower), centsPtr(e.DeltaCIUpper)}
 		}
 		return writeCSV(w, []string{"iteration", "agent_id", "old_cost_cents", "new_cost_cents", "delta_cents",
-			"accepted", "reason", "num_samples", "seed", "timestamp", "proposed_policy"}, rows)
+			"accepted", "reason", "num_samples", "seed", "timestamp", "proposed_policy", "reason_code", "evaluation_mode",
+			"mean_delta_cents", "delta_sd_cents", "delta_ci95_lower_cents", "delta_ci95_upper_cents"}, rows)
 	}
 	rows := make([][]string, len(evs))
 	for i, e := range evs {
+		ci := "-"
+		if e.DeltaCILower != nil && e.DeltaCIUpper != nil {
+			ci = "[" + dollars(*e.DeltaCILower) + ", " + dollars(*e.DeltaCIUpper) + "]"
+		}
 		rows[i] = []string{strconv.Itoa(e.Iteration), e.Agent, dollars(e.OldCost), dollars(e.NewCost),
-			dollars(e.Delta), yesNo(e.Accepted), strconv.Itoa(e.NumSamples), clip(e.Reason, 60)}
+			dollars(e.Delta), yesNo(e.Accepted), strconv.Itoa(e.NumSamples), ci, e.ReasonCode, clip(e.Reason, 60)}
 	}
-	return writeTable(w, []string{"ITER", "AGENT", "OLD", "NEW", "DELTA", "ACCEPTED", "SAMPLES", "REASON"}, rows)
+	return writeTable(w, []string{"ITER", "AGENT", "OLD", "NEW", "DELTA", "ACCEPTED", "SAMPLES", "DELTA 95% CI", "CODE", "REASON"}, escapeRows(rows))
 }
