@@ -48,6 +48,8 @@ type QueryResult struct {
 // DuckDB's own parser decides, through json_serialize_sql, which serializes
 // SELECT statements only.
 func (s *Store) Query(ctx context.Context, query string, limit int) (*QueryResult, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	if err := s.checkSelect(ctx, query); err != nil {
 		return nil, err
 	}
@@ -170,6 +172,8 @@ type ExportedFile struct {
 // when any are given. dir must be absolute; it is created when missing, and
 // existing files are never overwritten.
 func (s *Store) Export(ctx context.Context, dir, format string, ids []string) ([]ExportedFile, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	var opts string
 	switch format {
 	case "parquet":

@@ -185,6 +185,8 @@ func rawJSON(s sql.NullString) json.RawMessage {
 
 // List returns experiment summaries matching opts.
 func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	q := summarySelect
 	var where []string
 	var args []any
@@ -256,6 +258,8 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 // Show returns one experiment with its config and final policies, or an
 // error wrapping ErrNotFound.
 func (s *Store) Show(ctx context.Context, id string) (*ExperimentDetail, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	var d ExperimentDetail
 	err := scanSummary(s.db.QueryRowContext(ctx, summarySelect+" WHERE experiment_id = ?", id), &d)
 	if err == sql.ErrNoRows {
@@ -282,6 +286,8 @@ func (s *Store) exists(ctx context.Context, id string) error {
 
 // Iterations returns an experiment's iterations in order.
 func (s *Store) Iterations(ctx context.Context, id string) ([]IterationRow, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	if err := s.exists(ctx, id); err != nil {
 		return nil, err
 	}
@@ -318,6 +324,8 @@ func (s *Store) Iterations(ctx context.Context, id string) ([]IterationRow, erro
 
 // Events returns an experiment's events in sequence order.
 func (s *Store) Events(ctx context.Context, id string, f EventFilter) ([]EventRow, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	if err := s.exists(ctx, id); err != nil {
 		return nil, err
 	}
@@ -357,6 +365,8 @@ func (s *Store) Events(ctx context.Context, id string, f EventFilter) ([]EventRo
 // Evaluations returns an experiment's policy evaluations by iteration, then
 // agent.
 func (s *Store) Evaluations(ctx context.Context, id string, f EvalFilter) ([]EvaluationRow, error) {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
 	if err := s.exists(ctx, id); err != nil {
 		return nil, err
 	}

@@ -55,6 +55,21 @@ func analysisErr(err error) error {
 	return err
 }
 
+// loadRuns opens the database and loads the selected runs; call closeFn
+// when done.
+func (o *dbOptions) loadRuns(ctx context.Context, sel *runSelection, ids []string) ([]*analysis.Run, func(), error) {
+	r, closeFn, err := o.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := sel.load(ctx, r, ids)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return runs, closeFn, nil
+}
+
 // loadRun opens the database and loads one run.
 func (o *dbOptions) loadRun(ctx context.Context, id string) (*analysis.Run, store.Reader, func(), error) {
 	r, closeFn, err := o.open(ctx)

@@ -52,15 +52,11 @@ func (c *ChartCommand) Run(ctx context.Context, w io.Writer, ids []string) error
 	if c.Output != "" && format != "png" && format != "svg" {
 		return usagef("-o %q: the chart is written as .png or .svg", c.Output)
 	}
-	r, closeFn, err := c.open(ctx)
+	runs, closeFn, err := c.loadRuns(ctx, &c.runSelection, ids)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	runs, err := c.load(ctx, r, ids)
-	if err != nil {
-		return err
-	}
 	out := c.Output
 	if out == "" {
 		out, format = runs[0].ID()+".png", "png"

@@ -47,15 +47,11 @@ func (c *CompareCommand) Run(ctx context.Context, w io.Writer, ids []string) err
 	if c.GroupBy != "" && c.GroupBy != "config" {
 		return usagef("--group-by %q: the only grouping is 'config'", c.GroupBy)
 	}
-	r, closeFn, err := c.open(ctx)
+	runs, closeFn, err := c.loadRuns(ctx, &c.runSelection, ids)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	runs, err := c.load(ctx, r, ids)
-	if err != nil {
-		return err
-	}
 	cmp := analysis.Compare(runs, c.GroupBy == "config")
 	switch c.Format {
 	case "json":

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"simcash/schema"
-	"simcash/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -29,12 +26,6 @@ func i64(v int64) *int64 { return &v }
 // them, with an LLM audit trail in the first.
 func analysisDB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "analysis.db")
-	s, err := store.Open(context.Background(), path, store.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	var rs []schema.Record
 	for k, seed := range []int64{1, 2} {
 		id := fmt.Sprintf("exp2-2026112%d-120000-abcdef", k)
@@ -75,19 +66,7 @@ func analysisDB(t *testing.T) string {
 					`{"agent":"BANK_B","reason":"invalid proposal","errors":["payment_tree: missing node_id"]}`)})
 		}
 	}
-	var msgs []store.Message
-	for _, r := range rs {
-		b, err := schema.Encode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, store.Message{Subject: schema.Subject(r), Data: b})
-	}
-	res, err := s.WriteBatch(context.Background(), msgs)
-	if err != nil || res.DeadLetters > 0 {
-		t.Fatalf("write: %v, %d dead letters", err, res.DeadLetters)
-	}
-	return path
+	return writeDB(t, "analysis.db", rs)
 }
 
 // TestGolden pins what the analysis commands print for people, as

@@ -27,12 +27,6 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // exp1-a completed after 2 iterations, exp2-b still running after 1.
 func testDB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "all.db")
-	s, err := store.Open(context.Background(), path, store.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	rs := []schema.Record{
 		&schema.ExperimentStarted{ExpID: "exp1-a", Name: "exp1", Type: "generic", Config: json.RawMessage(`{"master_seed":7}`),
 			MasterSeed: 7, Scenario: "exp1.yaml", Model: "builtin:search", StartedAt: t0, ProgramVersion: "v", Host: "h", ConfigHash: "c"},
@@ -54,6 +48,18 @@ func testDB(t *testing.T) string {
 			FinalPolicies:   json.RawMessage(`{"A":{"parameters":{"initial_liquidity_fraction":0.0}}}`),
 			AgentFinalCosts: map[string]int64{"A": 23456, "B": 100000}, DurationSeconds: 60},
 	}
+	return writeDB(t, "all.db", rs)
+}
+
+// writeDB stores rs in a fresh database named name and returns its path.
+func writeDB(t *testing.T, name string, rs []schema.Record) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	s, err := store.Open(context.Background(), path, store.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	var msgs []store.Message
 	for _, r := range rs {
 		b, err := schema.Encode(r)
@@ -62,8 +68,9 @@ func testDB(t *testing.T) string {
 		}
 		msgs = append(msgs, store.Message{Subject: schema.Subject(r), Data: b})
 	}
-	if _, err := s.WriteBatch(context.Background(), msgs); err != nil {
-		t.Fatal(err)
+	res, err := s.WriteBatch(context.Background(), msgs)
+	if err != nil || res.DeadLetters > 0 {
+		t.Fatalf("write: %v, %d dead letters", err, res.DeadLetters)
 	}
 	return path
 }
