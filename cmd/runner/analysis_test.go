@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,9 +148,21 @@ func TestAnalysisOfStoredRuns(t *testing.T) {
 			t.Errorf("replay --iterations 2:3 --agent BANK_A:\n%s", out)
 		}
 		audit := results(t, "replay", scripted.id, "--audit").stdout
-		reqs := llm.requestedModels()
-		if len(reqs) == 0 {
+		llm.mu.Lock()
+		msgs := slices.Clone(llm.messages)
+		llm.mu.Unlock()
+		if len(msgs) == 0 {
 			t.Fatal("the scripted model was never called")
+		}
+		// Every line of every prompt the server received is in the audit.
+		for _, req := range msgs {
+			for _, m := range req {
+				for _, line := range strings.Split(m, "\n") {
+					if line = strings.TrimSpace(line); line != "" && !strings.Contains(audit, line) {
+						t.Fatalf("replay --audit lacks the prompt line %q", line)
+					}
+				}
+			}
 		}
 		for _, want := range []string{"system prompt:", "user prompt:", "answer:", "Commit less liquidity.", "parsed policy:",
 			`"initial_liquidity_fraction":0.3`, "1000 prompt + 40 completion tokens", "[audit] decision:", "BANK_A", "BANK_B"} {

@@ -466,6 +466,7 @@ type fakeLLM struct {
 	mu       sync.Mutex
 	requests int
 	models   []string
+	messages [][]string // each request's message contents, in order
 }
 
 func newFakeLLM(t *testing.T, answer func(n int) (string, int, int)) *fakeLLM {
@@ -497,6 +498,11 @@ func (f *fakeLLM) serve(w http.ResponseWriter, r *http.Request) {
 	n := f.requests
 	f.requests++
 	f.models = append(f.models, req.Model)
+	var contents []string
+	for _, m := range req.Messages {
+		contents = append(contents, m.Content)
+	}
+	f.messages = append(f.messages, contents)
 	f.mu.Unlock()
 	content, prompt, completion := f.answer(n)
 	w.Header().Set("Content-Type", "application/json")
