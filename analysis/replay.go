@@ -45,6 +45,10 @@ func Replay(w io.Writer, run *Run, o ReplayOptions) error {
 	}
 	agents := run.agentOrder()
 	total := run.MaxIterations()
+	var audit []AuditEntry
+	if o.Audit {
+		audit = run.Audit(o.Events)
+	}
 	for _, it := range run.Iterations {
 		if it.Iteration < from || it.Iteration > to {
 			continue
@@ -69,7 +73,11 @@ func Replay(w io.Writer, run *Run, o ReplayOptions) error {
 			fmt.Fprintln(w, experiment.Progress{Iteration: it.Iteration, Total: total, Agent: a, Accepted: e.Accepted,
 				Reason: e.Reason, Params: params, Proposed: proposed}.Line())
 			if o.Audit {
-				writeAudit(w, e, eventsOf(o.Events, it.Iteration, a))
+				for _, ae := range audit {
+					if ae.Iteration == it.Iteration && ae.Agent == a {
+						writeAudit(w, ae)
+					}
+				}
 			}
 		}
 	}
@@ -132,63 +140,121 @@ type Interaction struct {
 	PromptTokens     int64           `json:"prompt_tokens"`
 	CompletionTokens int64           `json:"completion_tokens"`
 	LatencySeconds   float64         `json:"latency_seconds"`
-	Error            string          `json:"error"`  // llm_error
-	Policy           json.RawMessage `json:"policy"` // policy_proposal (built-in optimizer)
-	Errors           []string        `json:"errors"` // policy_rejected
+	Error            string          `json:"error,omitempty"`  // llm_error
+	Policy           json.RawMessage `json:"policy,omitempty"` // policy_proposal (built-in optimizer)
 }
 
-// writeAudit prints what the optimizer was asked and answered for one agent
-// in one iteration, and the decision with its statistics.
-func writeAudit(w io.Writer, e *store.EvaluationRow, evs []store.EventRow) {
-	for _, ev := range evs {
-		var ia Interaction
-		if json.Unmarshal(ev.Data, &ia) != nil {
-			continue
+// AuditEntry is what the optimizer was asked and answered for one agent in
+// one iteration, and what was decided.
+type AuditEntry struct {
+	Iteration        int                  `json:"iteration"`
+	Agent            string               `json:"agent"`
+	Calls            []AuditCall          `json:"calls"`
+	ValidationErrors []string             `json:"validation_errors,omitempty"`
+	Evaluation       *store.EvaluationRow `json:"evaluation,omitempty"`
+}
+
+// AuditCall is one optimizer call: a model interaction, a failed call, or a
+// built-in proposal.
+type AuditCall struct {
+	Kind string `json:"kind"` // llm_interaction | llm_error | policy_proposal
+	Interaction
+}
+
+// Audit builds the audit trail of run from its events: one entry per
+// iteration and agent with a decision or an optimizer call, in the order
+// the loop asked the agents.
+func (r *Run) Audit(events []store.EventRow) []AuditEntry {
+	var out []AuditEntry
+	for _, it := range r.Iterations {
+		for _, a := range r.agentOrder() {
+			e := AuditEntry{Iteration: it.Iteration, Agent: a, Evaluation: r.evaluation(a, it.Iteration)}
+			for _, ev := range eventsOf(events, it.Iteration, a) {
+				var d struct {
+					Interaction
+					Errors []string `json:"errors"` // policy_rejected
+				}
+				if json.Unmarshal(ev.Data, &d) != nil {
+					continue
+				}
+				switch ev.EventType {
+				case "llm_interaction", "llm_error", "policy_proposal":
+					e.Calls = append(e.Calls, AuditCall{Kind: ev.EventType, Interaction: d.Interaction})
+				case "policy_rejected":
+					e.ValidationErrors = append(e.ValidationErrors, d.Errors...)
+				}
+			}
+			if e.Evaluation != nil || len(e.Calls) > 0 {
+				out = append(out, e)
+			}
 		}
-		switch ev.EventType {
+	}
+	return out
+}
+
+// writeAudit prints an audit entry under its decision line.
+func writeAudit(w io.Writer, a AuditEntry) {
+	for _, c := range a.Calls {
+		switch c.Kind {
 		case "llm_interaction":
 			fmt.Fprintf(w, "    [audit] model call, attempt %d: %s, %d prompt + %d completion tokens, %.2f s\n",
-				ia.Attempt, ia.Model, ia.PromptTokens, ia.CompletionTokens, ia.LatencySeconds)
-			block(w, "system prompt", ia.SystemPrompt)
-			block(w, "user prompt", ia.UserPrompt)
-			block(w, "answer", ia.RawResponse)
-			if len(ia.ParsedPolicy) > 0 && string(ia.ParsedPolicy) != "null" {
-				block(w, "parsed policy", string(ia.ParsedPolicy))
+				c.Attempt, Printable(c.Model), c.PromptTokens, c.CompletionTokens, c.LatencySeconds)
+			block(w, "system prompt", c.SystemPrompt)
+			block(w, "user prompt", c.UserPrompt)
+			block(w, "answer", c.RawResponse)
+			if len(c.ParsedPolicy) > 0 && string(c.ParsedPolicy) != "null" {
+				block(w, "parsed policy", string(c.ParsedPolicy))
 			}
-			if ia.ParseError != "" {
-				block(w, "parse error", ia.ParseError)
+			if c.ParseError != "" {
+				block(w, "parse error", c.ParseError)
 			}
 		case "llm_error":
-			fmt.Fprintf(w, "    [audit] model call failed, attempt %d: %s\n", ia.Attempt, Printable(ia.Error))
+			fmt.Fprintf(w, "    [audit] model call failed, attempt %d: %s\n", c.Attempt, Printable(c.Error))
 		case "policy_proposal":
-			fmt.Fprintf(w, "    [audit] proposal, attempt %d (built-in optimizer)\n", ia.Attempt)
-			block(w, "policy", string(ia.Policy))
-		case "policy_rejected":
-			if len(ia.Errors) > 0 {
-				block(w, "validation errors", strings.Join(ia.Errors, "\n"))
-			}
+			fmt.Fprintf(w, "    [audit] proposal, attempt %d (built-in optimizer)\n", c.Attempt)
+			block(w, "policy", string(c.Policy))
 		}
 	}
-	verdict := "rejected"
-	if e.Accepted {
-		verdict = "accepted"
+	if len(a.ValidationErrors) > 0 {
+		block(w, "validation errors", strings.Join(a.ValidationErrors, "\n"))
 	}
-	fmt.Fprintf(w, "    [audit] decision: %s (%s): %s\n", verdict, e.ReasonCode, Printable(e.Reason))
-	if e.NumSamples > 0 {
-		fmt.Fprintf(w, "            %s, %d paired sample(s), old %s, new %s", e.EvaluationMode, e.NumSamples,
-			money.Dollars(e.OldCost), money.Dollars(e.NewCost))
-		if e.MeanDelta != nil {
-			fmt.Fprintf(w, ", mean delta %s", money.Dollars(*e.MeanDelta))
-		}
-		if e.DeltaStdDev != nil && e.NumSamples > 1 {
-			fmt.Fprintf(w, " (sd %s", money.Dollars(*e.DeltaStdDev))
-			if e.DeltaCILower != nil && e.DeltaCIUpper != nil {
-				fmt.Fprintf(w, ", 95%% CI [%s, %s]", money.Dollars(*e.DeltaCILower), money.Dollars(*e.DeltaCIUpper))
-			}
-			fmt.Fprint(w, ")")
-		}
-		fmt.Fprintln(w)
+	e := a.Evaluation
+	if e == nil {
+		return
 	}
+	fmt.Fprintf(w, "    [audit] decision: %s (%s): %s\n", Verdict(e.Accepted), e.ReasonCode, Printable(e.Reason))
+	if s := EvaluationStats(e); s != "" {
+		fmt.Fprintf(w, "            %s\n", s)
+	}
+}
+
+// Verdict is "accepted" or "rejected".
+func Verdict(accepted bool) string {
+	if accepted {
+		return "accepted"
+	}
+	return "rejected"
+}
+
+// EvaluationStats describes an evaluation's paired samples for people, or
+// "" when the proposal was not evaluated.
+func EvaluationStats(e *store.EvaluationRow) string {
+	if e.NumSamples == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%s, %d paired sample(s), old %s, new %s", e.EvaluationMode, e.NumSamples,
+		money.Dollars(e.OldCost), money.Dollars(e.NewCost))
+	if e.MeanDelta != nil {
+		s += ", mean delta " + money.Dollars(*e.MeanDelta)
+	}
+	if e.DeltaStdDev != nil && e.NumSamples > 1 {
+		s += " (sd " + money.Dollars(*e.DeltaStdDev)
+		if e.DeltaCILower != nil && e.DeltaCIUpper != nil {
+			s += fmt.Sprintf(", 95%% CI [%s, %s]", money.Dollars(*e.DeltaCILower), money.Dollars(*e.DeltaCIUpper))
+		}
+		s += ")"
+	}
+	return s
 }
 
 // block prints a titled, indented text.

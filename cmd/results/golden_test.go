@@ -80,6 +80,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"replay", "full", []string{"replay", id}},
 		{"replay", "audit", []string{"replay", id, "--audit", "--agent", "BANK_A"}},
+		{"replay", "audit-rejected", []string{"replay", id, "--audit", "--agent", "BANK_B"}},
 		{"replay", "iterations", []string{"replay", id, "--iterations", "2:2"}},
 		{"compare", "grouped", []string{"compare", "--name", "exp2", "--group-by", "config"}},
 		{"diff", "agent", []string{"diff", id, "--agent", "BANK_A"}},
