@@ -42,6 +42,8 @@ type ListOptions struct {
 	// ConfigHash keeps the runs of one configuration (and seed); a prefix
 	// of the hash is enough.
 	ConfigHash string `json:"config_hash,omitempty"`
+	// Model is an exact llm.model, e.g. builtin:search. Empty matches all.
+	Model string `json:"model,omitempty"`
 }
 
 // SortKeys are the accepted ListOptions.Sort values (without '-').
@@ -90,6 +92,9 @@ type ExperimentSummary struct {
 	LLMCalls         int64 `json:"llm_calls"`
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
+	// LastSeen is the time of a running experiment's latest event (nil
+	// once it has ended): how long ago it last showed signs of life.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
 // ExperimentDetail is what Show returns.
@@ -128,8 +133,14 @@ SELECT * FROM (
 		c.agent_final_costs::VARCHAR AS agent_final_costs, c.total_duration_seconds,
 		e.program_version, e.host, e.config_hash,
 		coalesce(e.program_commit, '') AS program_commit,
-		coalesce(t.llm_calls, 0)::BIGINT, coalesce(t.prompt_tokens, 0)::BIGINT, coalesce(t.completion_tokens, 0)::BIGINT
+		coalesce(t.llm_calls, 0)::BIGINT, coalesce(t.prompt_tokens, 0)::BIGINT, coalesce(t.completion_tokens, 0)::BIGINT,
+		ls.last_seen
 	FROM experiments e LEFT JOIN experiment_completions c USING (experiment_id)
+	LEFT JOIN (
+		SELECT experiment_id, max(timestamp) AS last_seen FROM events
+		WHERE experiment_id IN (SELECT experiment_id FROM experiments EXCEPT SELECT experiment_id FROM experiment_completions)
+		GROUP BY experiment_id
+	) ls USING (experiment_id)
 	LEFT JOIN (
 		SELECT experiment_id, count(*) AS llm_calls,
 			sum(coalesce(try_cast(data->>'prompt_tokens' AS BIGINT), 0)) AS prompt_tokens,
@@ -140,6 +151,7 @@ SELECT * FROM (
 
 func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error {
 	var (
+		lastSeen         sql.NullTime
 		final, best      sql.NullInt64
 		completed        sql.NullTime
 		dur              sql.NullFloat64
@@ -148,7 +160,7 @@ func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error 
 	err := sc.Scan(&d.ExperimentID, &d.ExperimentName, &d.Status, &d.NumIterations, &d.Converged,
 		&d.ConvergenceReason, &final, &best, &d.StartedAt, &completed, &d.Model, &d.Scenario, &d.MasterSeed,
 		&d.ExperimentType, &cfg, &pol, &agents, &dur, &d.ProgramVersion, &d.Host, &d.ConfigHash,
-		&d.ProgramCommit, &d.LLMCalls, &d.PromptTokens, &d.CompletionTokens)
+		&d.ProgramCommit, &d.LLMCalls, &d.PromptTokens, &d.CompletionTokens, &lastSeen)
 	if err != nil {
 		return err
 	}
@@ -161,6 +173,10 @@ func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error 
 	if completed.Valid {
 		t := completed.Time.UTC()
 		d.CompletedAt = &t
+	}
+	if lastSeen.Valid {
+		t := lastSeen.Time.UTC()
+		d.LastSeen = &t
 	}
 	d.StartedAt = d.StartedAt.UTC()
 	if dur.Valid {
@@ -197,6 +213,10 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 			where = append(where, "experiment_name = ?")
 		}
 		args = append(args, opts.Name)
+	}
+	if opts.Model != "" {
+		where = append(where, "model = ?")
+		args = append(args, opts.Model)
 	}
 	if opts.ConfigHash != "" {
 		where = append(where, "starts_with(config_hash, ?)")
