@@ -52,6 +52,7 @@ func newRootCommand() *cobra.Command {
 		(&PoliciesCommand{}).command(),
 		(&SQLCommand{}).command(),
 		(&ExportCommand{}).command(),
+		(&ServeCommand{}).command(),
 	)
 	for _, f := range extraCommands {
 		root.AddCommand(f())

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"simcash/analysis"
 	"simcash/bus"
 	"simcash/schema"
 )
@@ -149,24 +149,7 @@ func tailRow(w io.Writer, m jetstream.Msg) error {
 		_, err = fmt.Fprintf(w, "%-19s  %-36s  %-22s  %s\n", timeStr(when), "?", "unreadable", clip(m.Subject()+": "+err.Error(), 100))
 		return err
 	}
-	kind, summary := string(r.Kind()), ""
-	switch r := r.(type) {
-	case *schema.ExperimentStarted:
-		summary = fmt.Sprintf("%s: scenario %s, model %s", r.Name, r.Scenario, r.Model)
-	case *schema.Iteration:
-		summary = fmt.Sprintf("iteration %d: total cost %s", r.Iteration, dollars(r.TotalCost))
-	case *schema.PolicyEvaluation:
-		verdict := "rejected"
-		if r.Accepted {
-			verdict = "accepted"
-		}
-		summary = fmt.Sprintf("iteration %d agent %s: %s -> %s, %s", r.Iteration, r.Agent, dollars(r.OldCost), dollars(r.NewCost), verdict)
-	case *schema.Event:
-		kind = r.EventType
-		summary = "#" + strconv.FormatInt(r.Seq, 10) + " iteration " + strconv.Itoa(r.Iteration) + ": " + clip(string(r.Data), 70)
-	case *schema.ExperimentCompleted:
-		summary = fmt.Sprintf("%s after %d iterations: final %s, best %s", r.Status, r.NumIterations, dollars(r.FinalCost), dollars(r.BestCost))
-	}
+	kind, summary := analysis.Describe(r)
 	_, err = fmt.Fprintf(w, "%-19s  %-36s  %-22s  %s\n", timeStr(when), r.ExperimentID(), kind, summary)
 	return err
 }
