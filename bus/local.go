@@ -98,11 +98,20 @@ func (l *Local) waitCommitted(ctx context.Context) error {
 			return err
 		default:
 		}
-		c, err := l.JetStream.Consumer(ctx, StreamName, l.durable)
-		if err == nil {
-			info, err := c.Info(ctx)
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return nil
+		// Committed means acked up to the stream's last record. The
+		// consumer's NumPending is not used: right after the consumer is
+		// created the server can report 0 before it has counted.
+		if st, err := l.JetStream.Stream(ctx, StreamName); err == nil {
+			if sinfo, err := st.Info(ctx); err == nil {
+				last := sinfo.State.LastSeq
+				if sinfo.State.Msgs == 0 {
+					return nil
+				}
+				if c, err := st.Consumer(ctx, l.durable); err == nil {
+					if info, err := c.Info(ctx); err == nil && info.AckFloor.Stream >= last && info.NumAckPending == 0 {
+						return nil
+					}
+				}
 			}
 		}
 		select {
