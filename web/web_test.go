@@ -92,7 +92,7 @@ func run(id, name string, seed int64, iters int, done bool, start time.Time) []s
 	if done {
 		rs = append(rs, &schema.ExperimentCompleted{ExpID: id, CompletedAt: start.Add(time.Minute), Status: "completed",
 			ConvergenceReason: "max_iterations", NumIterations: iters, FinalCost: 90000, BestCost: 90000,
-			FinalPolicies: json.RawMessage(fmt.Sprintf(`{"BANK_A":%s,"BANK_B":%s}`, pol(f), pol(0.5))),
+			FinalPolicies:   json.RawMessage(fmt.Sprintf(`{"BANK_A":%s,"BANK_B":%s}`, pol(f), pol(0.5))),
 			AgentFinalCosts: map[string]int64{"BANK_A": 40000, "BANK_B": 50000}, DurationSeconds: 60})
 	}
 	return rs
