@@ -86,7 +86,7 @@ func (c *ServeCommand) Run(ctx context.Context, w io.Writer) error {
 	if c.Token != "" {
 		opts = append(opts, web.WithToken(c.Token))
 	}
-	srv := web.New(func(ctx context.Context) (store.Reader, func(), error) { return c.open(ctx) }, opts...)
+	srv := web.New(c.openRetry, opts...)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go srv.Run(ctx)
@@ -106,6 +106,22 @@ func (c *ServeCommand) Run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// openRetry opens the results for one request, trying once more after a
+// moment when a persister that holds the database did not answer in time
+// (a busy machine), rather than showing an error page.
+func (c *ServeCommand) openRetry(ctx context.Context) (store.Reader, func(), error) {
+	r, closeFn, err := c.open(ctx)
+	if err == nil || isUsage(err) {
+		return r, closeFn, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, nil, err
+	case <-time.After(250 * time.Millisecond):
+	}
+	return c.open(ctx)
 }
 
 // live tails the bus of the persister that holds the database (or

@@ -88,6 +88,12 @@ func (p *page) open(name, url string) {
 	p.t.Helper()
 	p.name = name
 	p.run("load "+url, chromedp.Navigate(url), chromedp.WaitReady("body", chromedp.ByQuery))
+	var msg string
+	p.eval(`(document.querySelector('#error') || {}).textContent || ''`, &msg)
+	if msg != "" {
+		p.screenshot("error")
+		p.t.Fatalf("%s page: %s answered with an error: %s", name, url, msg)
+	}
 }
 
 // eval evaluates a JavaScript expression into out.
@@ -168,8 +174,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := chromedp.Run(bctx); err != nil {
 		t.Fatalf("start %s: %v", browser, err)
 	}
-	pg := &page{t: t, ctx: bctx, dir: dir}
-	t.Logf("screenshots go to %s", dir)
+	shots := dir
+	if d := os.Getenv("SIMCASH_SCREENSHOTS"); d != "" { // keep them after the test
+		shots = d
+	}
+	pg := &page{t: t, ctx: bctx, dir: shots}
+	t.Logf("screenshots go to %s", shots)
 
 	// The runs page is open before any run starts: rows must arrive live.
 	pg.open("runs", base+"/")
