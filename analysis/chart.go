@@ -7,8 +7,6 @@ import (
 	"math"
 	"strings"
 
-	"simcash/money"
-
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -16,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"simcash/money"
 )
 
 // ChartOptions select what Chart draws.

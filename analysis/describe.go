@@ -25,6 +25,8 @@ func Describe(r schema.Record) (kind, summary string) {
 	case *schema.Event:
 		kind = r.EventType
 		summary = "#" + strconv.FormatInt(r.Seq, 10) + " iteration " + strconv.Itoa(r.Iteration) + ": " + clip(string(r.Data), 70)
+	case *schema.Heartbeat:
+		summary = fmt.Sprintf("alive in iteration %d (beat %d)", r.Iteration, r.Beat)
 	case *schema.ExperimentCompleted:
 		summary = fmt.Sprintf("%s after %d iterations: final %s, best %s", r.Status, r.NumIterations,
 			money.Dollars(r.FinalCost), money.Dollars(r.BestCost))

@@ -39,7 +39,7 @@ func TailSubject(experimentID, typ string) string {
 	switch schema.Kind(typ) {
 	case "":
 		return SubjectPrefix + "." + exp + ".>"
-	case schema.KindStarted, schema.KindIteration, schema.KindEvaluation, schema.KindCompleted:
+	case schema.KindStarted, schema.KindIteration, schema.KindEvaluation, schema.KindCompleted, schema.KindHeartbeat:
 		return SubjectPrefix + "." + exp + "." + typ
 	case schema.KindEvent:
 		return SubjectPrefix + "." + exp + ".event.>"

@@ -16,12 +16,13 @@ const (
 	TableEvents      = "events"
 	TableDeadLetters = "dead_letters"
 	TableMigrations  = "schema_migrations"
+	TableHeartbeats  = "heartbeats"
 )
 
 // Tables lists every table the migrations create.
 var Tables = []string{
 	TableExperiments, TableCompletions, TableIterations, TableEvaluations,
-	TableEvents, TableDeadLetters, TableMigrations,
+	TableEvents, TableDeadLetters, TableMigrations, TableHeartbeats,
 }
 
 // MigrationsTableDDL creates the table that records applied migrations; it
@@ -113,6 +114,15 @@ CREATE TABLE dead_letters (
 );
 `},
 	{Version: 2, SQL: migration2},
+	{Version: 3, SQL: `
+CREATE TABLE heartbeats (
+	experiment_id VARCHAR NOT NULL,
+	beat          BIGINT NOT NULL,
+	iteration     INTEGER NOT NULL,
+	timestamp     TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (experiment_id, beat)
+);
+`},
 }
 
 // migration2 stores what analysis needs and names things as the reference

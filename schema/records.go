@@ -20,12 +20,16 @@ const (
 	KindEvaluation Kind = "evaluation"
 	KindEvent      Kind = "event"
 	KindCompleted  Kind = "completed"
+	KindHeartbeat  Kind = "heartbeat"
 )
 
-// Completion statuses of an experiment. StatusRunning is never published: it
-// is what the store reports for an experiment without a completion record.
+// Completion statuses of an experiment. StatusRunning and StatusLost are
+// never published: the store reports an experiment without a completion
+// record as running, or as lost once it has shown no sign of life (record
+// or heartbeat) for longer than the store's lost-after time.
 const (
 	StatusRunning     = "running"
+	StatusLost        = "lost"
 	StatusCompleted   = "completed"
 	StatusFailed      = "failed"
 	StatusInterrupted = "interrupted"
@@ -147,6 +151,18 @@ type ExperimentCompleted struct {
 	DurationSeconds   float64          `json:"total_duration_seconds"`
 }
 
+// Heartbeat says a runner is alive while it works (a model call can take
+// minutes): one every few seconds, numbered from 1 per experiment.
+type Heartbeat struct {
+	ExpID     string    `json:"experiment_id"`
+	Beat      int64     `json:"beat"`
+	Iteration int       `json:"iteration"` // the iteration in progress
+	Timestamp time.Time `json:"timestamp"`
+}
+
+func (*Heartbeat) Kind() Kind                       { return KindHeartbeat }
+func (r *Heartbeat) ExperimentID() string           { return r.ExpID }
+func (r *Heartbeat) Key() string                    { return strconv.FormatInt(r.Beat, 10) }
 func (*ExperimentStarted) Kind() Kind               { return KindStarted }
 func (*Iteration) Kind() Kind                       { return KindIteration }
 func (*PolicyEvaluation) Kind() Kind                { return KindEvaluation }

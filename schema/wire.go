@@ -104,6 +104,10 @@ func Validate(r Record) error {
 		if !ValidID(r.EventType) {
 			return fmt.Errorf("%w: event type %q may contain only letters, digits, '_' and '-'", ErrInvalid, r.EventType)
 		}
+	case *Heartbeat:
+		if r.Beat < 1 {
+			return fmt.Errorf("%w: heartbeat %d, want >= 1", ErrMissingKey, r.Beat)
+		}
 	case *ExperimentCompleted:
 		switch r.Status {
 		case StatusCompleted, StatusFailed, StatusInterrupted:
@@ -146,6 +150,8 @@ func New(k Kind) Record {
 		return &Event{}
 	case KindCompleted:
 		return &ExperimentCompleted{}
+	case KindHeartbeat:
+		return &Heartbeat{}
 	}
 	return nil
 }
@@ -203,6 +209,8 @@ func fillID(r Record, id string) error {
 	case *Event:
 		p = &r.ExpID
 	case *ExperimentCompleted:
+		p = &r.ExpID
+	case *Heartbeat:
 		p = &r.ExpID
 	}
 	switch *p {

@@ -17,7 +17,9 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "all.db"), WithLogger(discardLogger()))
+	// The fixtures' times are in the past: a long lost-after keeps their
+	// running experiments running (TestLost checks lost).
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "all.db"), WithLogger(discardLogger()), WithLostAfter(1e6*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

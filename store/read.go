@@ -32,7 +32,8 @@ type ListOptions struct {
 	// Name is an exact experiment name, or a glob pattern when it contains
 	// '*' or '?'. Empty matches all.
 	Name string `json:"name,omitempty"`
-	// Status is running, completed, failed or interrupted. Empty matches all.
+	// Status is running, lost, completed, failed or interrupted. Empty
+	// matches all.
 	Status string `json:"status,omitempty"`
 	// Sort is one of SortKeys, optionally prefixed with '-' for descending.
 	// Empty means "-started_at" (newest first).
@@ -92,8 +93,8 @@ type ExperimentSummary struct {
 	LLMCalls         int64 `json:"llm_calls"`
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
-	// LastSeen is the time of a running experiment's latest event (nil
-	// once it has ended): how long ago it last showed signs of life.
+	// LastSeen is the time of a running experiment's latest event or
+	// heartbeat (nil once it has ended): when it last showed signs of life.
 	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
@@ -123,7 +124,8 @@ type (
 const summarySelect = `
 SELECT * FROM (
 	SELECT e.experiment_id, e.experiment_name,
-		coalesce(c.status, 'running') AS status,
+		coalesce(c.status, CASE WHEN greatest(e.started_at, coalesce(ls.last_seen, e.started_at)) < ?::TIMESTAMPTZ
+			THEN 'lost' ELSE 'running' END) AS status,
 		coalesce(c.num_iterations, (SELECT count(*) FROM iterations i WHERE i.experiment_id = e.experiment_id))::BIGINT AS num_iterations,
 		coalesce(c.converged, false) AS converged,
 		coalesce(c.convergence_reason, '') AS convergence_reason,
@@ -137,8 +139,9 @@ SELECT * FROM (
 		ls.last_seen
 	FROM experiments e LEFT JOIN experiment_completions c USING (experiment_id)
 	LEFT JOIN (
-		SELECT experiment_id, max(timestamp) AS last_seen FROM events
-		WHERE experiment_id IN (SELECT experiment_id FROM experiments EXCEPT SELECT experiment_id FROM experiment_completions)
+		SELECT experiment_id, max(timestamp) AS last_seen FROM (
+			SELECT experiment_id, timestamp FROM events UNION ALL SELECT experiment_id, timestamp FROM heartbeats
+		) WHERE experiment_id IN (SELECT experiment_id FROM experiments EXCEPT SELECT experiment_id FROM experiment_completions)
 		GROUP BY experiment_id
 	) ls USING (experiment_id)
 	LEFT JOIN (
@@ -205,7 +208,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 	defer s.writeMu.RUnlock()
 	q := summarySelect
 	var where []string
-	var args []any
+	args := []any{s.lostCutoff()}
 	if opts.Name != "" {
 		if strings.ContainsAny(opts.Name, "*?") {
 			where = append(where, "experiment_name GLOB ?")
@@ -224,9 +227,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 	}
 	if opts.Status != "" {
 		switch opts.Status {
-		case schema.StatusRunning, schema.StatusCompleted, schema.StatusFailed, schema.StatusInterrupted:
+		case schema.StatusRunning, schema.StatusLost, schema.StatusCompleted, schema.StatusFailed, schema.StatusInterrupted:
 		default:
-			return nil, fmt.Errorf("unknown status %q: use running, completed, failed or interrupted", opts.Status)
+			return nil, fmt.Errorf("unknown status %q: use running, lost, completed, failed or interrupted", opts.Status)
 		}
 		where = append(where, "status = ?")
 		args = append(args, opts.Status)
@@ -281,7 +284,7 @@ func (s *Store) Show(ctx context.Context, id string) (*ExperimentDetail, error) 
 	s.writeMu.RLock()
 	defer s.writeMu.RUnlock()
 	var d ExperimentDetail
-	err := scanSummary(s.db.QueryRowContext(ctx, summarySelect+" WHERE experiment_id = ?", id), &d)
+	err := scanSummary(s.db.QueryRowContext(ctx, summarySelect+" WHERE experiment_id = ?", s.lostCutoff(), id), &d)
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("%w: %q (see `results list`)", ErrNotFound, id)
 	}
@@ -442,3 +445,11 @@ func unmarshalNull(s sql.NullString, v any) error {
 	}
 	return json.Unmarshal([]byte(s.String), v)
 }
+
+// DefaultLostAfter is how long an experiment without a completion may show
+// no sign of life (a record or a heartbeat; runners beat every 10 s) before
+// the store reports it as lost.
+const DefaultLostAfter = time.Minute
+
+// lostCutoff is the time before which a silent running experiment is lost.
+func (s *Store) lostCutoff() time.Time { return s.now().Add(-s.lostAfter).UTC() }

@@ -297,3 +297,40 @@ func TestIsLocked(t *testing.T) {
 		t.Error("IsLocked is true for an unrelated error")
 	}
 }
+
+// TestLost: an experiment without a completion that showed no sign of life
+// (record or heartbeat) for longer than the lost-after time is lost; a
+// heartbeat keeps it running.
+func TestLost(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "lost.db"), WithLogger(discardLogger()), WithLostAfter(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := t0.Add(10 * time.Hour)
+	s.now = func() time.Time { return now }
+	rs := experiment("quiet", "exp1", schema.StatusRunning, 1, t0)
+	rs = append(rs, experiment("beating", "exp1", schema.StatusRunning, 1, t0)...)
+	rs = append(rs, &schema.Heartbeat{ExpID: "beating", Beat: 1, Iteration: 1, Timestamp: now.Add(-30 * time.Second)})
+	rs = append(rs, experiment("done", "exp1", schema.StatusCompleted, 1, t0)...)
+	if _, err := s.WriteBatch(ctx, msgs(t, rs)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"quiet": "lost", "beating": "running", "done": "completed"} {
+		d, err := s.Show(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != want {
+			t.Errorf("%s: status %q, want %q", id, d.Status, want)
+		}
+	}
+	lost, err := s.List(ctx, ListOptions{Status: "lost"})
+	if err != nil || len(lost) != 1 || lost[0].ExperimentID != "quiet" {
+		t.Errorf("List(lost) = %v, %v", lost, err)
+	}
+	if beating, _ := s.Show(ctx, "beating"); beating.LastSeen == nil || !beating.LastSeen.Equal(now.Add(-30*time.Second)) {
+		t.Errorf("last seen %v, want the heartbeat's time", beating.LastSeen)
+	}
+}

@@ -45,6 +45,7 @@ type Store struct {
 	// batch in progress.
 	writeMu     sync.RWMutex
 	now         func() time.Time
+	lostAfter   time.Duration
 	memoryLimit string
 	// beforeCommit, when set by tests, runs after the batch is written and
 	// before COMMIT; an error aborts the batch.
@@ -59,6 +60,16 @@ type Option func(*Store)
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// WithLostAfter sets how long an experiment may show no sign of life before
+// it is reported as lost (default DefaultLostAfter).
+func WithLostAfter(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.lostAfter = d
+		}
+	}
+}
 
 // DefaultMemoryLimit bounds DuckDB's buffer memory per open store.
 const DefaultMemoryLimit = "512MB"
@@ -126,7 +137,7 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 }
 
 func open(ctx context.Context, path string, readOnly bool, opts []Option) (*Store, error) {
-	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now, memoryLimit: DefaultMemoryLimit}
+	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now, lostAfter: DefaultLostAfter, memoryLimit: DefaultMemoryLimit}
 	for _, o := range opts {
 		o(s)
 	}

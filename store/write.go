@@ -47,6 +47,7 @@ var tables = []table{
 	{schema.TableIterations, schema.KindIteration, iterationRow},
 	{schema.TableEvaluations, schema.KindEvaluation, evaluationRow},
 	{schema.TableEvents, schema.KindEvent, eventRow},
+	{schema.TableHeartbeats, schema.KindHeartbeat, heartbeatRow},
 }
 
 // deadLetter is a message that can never be stored.
@@ -468,6 +469,15 @@ func eventRow(rec schema.Record) ([]driver.Value, error) {
 		return nil, err
 	}
 	return []driver.Value{r.ExpID, r.Seq, it, r.EventType, jsonValue(r.Data), ts(r.Timestamp)}, nil
+}
+
+func heartbeatRow(rec schema.Record) ([]driver.Value, error) {
+	r := rec.(*schema.Heartbeat)
+	it, err := int32Col("iteration", r.Iteration)
+	if err != nil {
+		return nil, err
+	}
+	return []driver.Value{r.ExpID, r.Beat, it, ts(r.Timestamp)}, nil
 }
 
 // fill appends rows to a and flushes it; on error the appender is closed

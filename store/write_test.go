@@ -40,7 +40,7 @@ func testIdempotent(t *testing.T, s *Store) {
 		t.Errorf("first write: %+v, want %d records all inserted", res, len(batch))
 	}
 	want := map[string]int64{"experiments": 1, "experiment_completions": 1, "iterations": 3,
-		"policy_evaluations": 6, "events": 3, "dead_letters": 0, "schema_migrations": int64(len(schema.Migrations))}
+		"policy_evaluations": 6, "events": 3, "dead_letters": 0, "heartbeats": 0, "schema_migrations": int64(len(schema.Migrations))}
 	if got := counts(t, s); !equalCounts(got, want) {
 		t.Fatalf("counts after first write = %v, want %v", got, want)
 	}

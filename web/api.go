@@ -128,9 +128,9 @@ func listOptions(r *http.Request) (store.ListOptions, error) {
 	o := store.ListOptions{Name: q.Get("name"), Status: q.Get("status"), Model: q.Get("model"), ConfigHash: q.Get("hash"),
 		Sort: q.Get("sort"), Limit: 500}
 	switch o.Status {
-	case "", schema.StatusRunning, schema.StatusCompleted, schema.StatusFailed, schema.StatusInterrupted:
+	case "", schema.StatusRunning, schema.StatusLost, schema.StatusCompleted, schema.StatusFailed, schema.StatusInterrupted:
 	default:
-		return o, badRequest("status=%q: use running, completed, failed or interrupted", o.Status)
+		return o, badRequest("status=%q: use running, lost, completed, failed or interrupted", o.Status)
 	}
 	if k := strings.TrimPrefix(o.Sort, "-"); k != "" && !slices.Contains(store.SortKeys, k) {
 		return o, badRequest("sort=%q: use one of %s, with '-' for descending", o.Sort, strings.Join(store.SortKeys, ", "))

@@ -98,8 +98,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 // runRow is one row of the runs table.
 type runRow struct {
 	store.ExperimentSummary
-	Badge   string // running | stalled | completed | failed | interrupted
-	Silence string // how long a stalled run has been silent
+	Badge   string // the status: running | lost | completed | failed | interrupted
+	Silence string // how long a lost run has been silent
 }
 
 type runsPage struct {
@@ -134,14 +134,12 @@ func (s *Server) runsData(ctx context.Context, r *http.Request) (*runsPage, erro
 
 func (s *Server) row(e store.ExperimentSummary) runRow {
 	row := runRow{ExperimentSummary: e, Badge: e.Status}
-	if e.Status == "running" {
+	if e.Status == "lost" {
 		last := e.StartedAt
 		if e.LastSeen != nil {
 			last = *e.LastSeen
 		}
-		if quiet := s.now().Sub(last); quiet > s.stallAfter {
-			row.Badge, row.Silence = "stalled", quiet.Round(time.Second).String()
-		}
+		row.Silence = s.now().Sub(last).Round(time.Second).String()
 	}
 	return row
 }

@@ -34,12 +34,9 @@ type Server struct {
 	token string
 	log   *slog.Logger
 	now   func() time.Time
-	// StallAfter is how long a running experiment may stay silent before
-	// it is shown as stalled.
-	stallAfter time.Duration
-	hub        *hub
-	pages      *template.Template
-	mux        *http.ServeMux
+	hub   *hub
+	pages *template.Template
+	mux   *http.ServeMux
 }
 
 // Option configures New.
@@ -55,13 +52,9 @@ func WithToken(t string) Option { return func(s *Server) { s.token = t } }
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
-// WithStallAfter sets how long a running experiment may be silent before it
-// shows as stalled (default 2 minutes).
-func WithStallAfter(d time.Duration) Option { return func(s *Server) { s.stallAfter = d } }
-
 // New returns a dashboard over the results open returns.
 func New(open OpenFunc, opts ...Option) *Server {
-	s := &Server{open: open, log: slog.Default(), now: time.Now, stallAfter: 2 * time.Minute, mux: http.NewServeMux()}
+	s := &Server{open: open, log: slog.Default(), now: time.Now, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
 	}

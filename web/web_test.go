@@ -24,11 +24,17 @@ const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 // testServer serves a database with a completed run, a running run and an
 // experiment whose name and agent are hostile markup.
 func testServer(t testing.TB, opts ...Option) (*httptest.Server, string) {
+	return testServerLost(t, 0, opts...)
+}
+
+// testServerLost is testServer with the store's lost-after time (0: the
+// default, a minute, which makes the fixtures' running run lost).
+func testServerLost(t testing.TB, lostAfter time.Duration, opts ...Option) (*httptest.Server, string) {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "web.db")
 	writeRecords(t, db, testRecords())
 	open := func(ctx context.Context) (store.Reader, func(), error) {
-		s, err := store.OpenReadOnly(ctx, db)
+		s, err := store.OpenReadOnly(ctx, db, store.WithLostAfter(lostAfter))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -128,7 +134,7 @@ func TestAPI(t *testing.T) {
 		{"/api/runs", 200, func(t *testing.T, body string) {
 			var runs []store.ExperimentSummary
 			mustJSON(t, body, &runs)
-			if len(runs) != 3 || runs[0].ExperimentID != "exp2-b" || runs[0].Status != "running" || runs[0].LastSeen == nil {
+			if len(runs) != 3 || runs[0].ExperimentID != "exp2-b" || runs[0].Status != "lost" || runs[0].LastSeen == nil {
 				t.Errorf("runs %+v", runs)
 			}
 		}},
@@ -264,7 +270,7 @@ func TestPages(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"/", 200, []string{"exp2-a", "exp2-b", `class="badge stalled"`, "$900.00", `name="id"`}},
+		{"/", 200, []string{"exp2-a", "exp2-b", `class="badge lost"`, "$900.00", `name="id"`}},
 		{"/?status=completed", 200, []string{"exp2-a"}},
 		{"/runs/exp2-a", 200, []string{`id="chart"`, "/api/chart.svg?id=exp2-a", "Final policies", "improved", "95% CI [$9.00, $11.00]"}},
 		{"/runs/exp2-a/audit", 200, []string{"SYSTEM PROMPT TEXT", "USER PROMPT 3", "ANSWER", "Policy change", "parameter initial_liquidity_fraction"}},
@@ -287,17 +293,17 @@ func TestPages(t *testing.T) {
 	}
 }
 
-// TestStalled: a running run silent for longer than the stall time shows
-// as stalled.
-func TestStalled(t *testing.T) {
-	srv, _ := testServer(t, WithStallAfter(time.Minute))
+// TestLostRuns: a running run silent for longer than the lost-after time
+// shows as lost.
+func TestLostRuns(t *testing.T) {
+	srv, _ := testServerLost(t, time.Minute)
 	_, body, _ := get(t, srv.URL+"/fragment/runs")
-	if !strings.Contains(body, `class="badge stalled"`) || strings.Contains(body, `class="badge running"`) {
-		t.Errorf("a run silent since 2026-11-25 is not shown as stalled:\n%s", body)
+	if !strings.Contains(body, `class="badge lost"`) || strings.Contains(body, `class="badge running"`) {
+		t.Errorf("a run silent since 2026-11-25 is not shown as lost:\n%s", body)
 	}
-	srv, _ = testServer(t, WithStallAfter(1e6*time.Hour))
+	srv, _ = testServerLost(t, 1e6*time.Hour)
 	_, body, _ = get(t, srv.URL+"/fragment/runs")
-	if strings.Contains(body, `class="badge stalled"`) || !strings.Contains(body, `class="badge running"`) {
+	if strings.Contains(body, `class="badge lost"`) || !strings.Contains(body, `class="badge running"`) {
 		t.Errorf("a run within its stall time is not shown as running:\n%s", body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -111,7 +112,14 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 		cfg.Name = "simcash-persister"
 	}
 
-	st, err := store.Open(ctx, c.DB)
+	// The lost-after time of the runs it reports to `results` (SIMCASH_LOST_AFTER).
+	var lost struct {
+		After time.Duration `envconfig:"LOST_AFTER"`
+	}
+	if err := envconfig.Process("SIMCASH", &lost); err != nil {
+		return usageError{err}
+	}
+	st, err := store.Open(ctx, c.DB, store.WithLostAfter(lost.After))
 	if err != nil {
 		if store.IsLocked(err) {
 			return fmt.Errorf("%s is held by another process (another persister?); one persister per database: %w", c.DB, err)

@@ -23,6 +23,9 @@ import (
 // env is the part of the environment results reads.
 type env struct {
 	DB string `envconfig:"DB" default:"results/all.db"` // SIMCASH_DB
+	// LostAfter is how long a run may show no sign of life before it is
+	// reported lost (SIMCASH_LOST_AFTER, e.g. 2m; default 1m).
+	LostAfter time.Duration `envconfig:"LOST_AFTER"`
 }
 
 // dbOptions are the flags every subcommand has.
@@ -65,7 +68,9 @@ func (o *dbOptions) open(ctx context.Context) (store.Reader, func(), error) {
 	if err := o.validate(); err != nil {
 		return nil, nil, err
 	}
-	s, err := store.OpenReadOnly(ctx, o.DB)
+	var e env
+	_ = envconfig.Process("SIMCASH", &e)
+	s, err := store.OpenReadOnly(ctx, o.DB, store.WithLostAfter(e.LostAfter))
 	switch {
 	case err == nil:
 		return s, func() { s.Close() }, nil

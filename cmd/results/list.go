@@ -34,7 +34,7 @@ func (c *ListCommand) command() *cobra.Command {
 	c.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.Name, "name", "", "experiment name (exact, or a glob with * and ?)")
-	f.StringVar(&c.Status, "status", "", "running, completed, failed or interrupted")
+	f.StringVar(&c.Status, "status", "", "running, lost (no sign of life for SIMCASH_LOST_AFTER, default 1m), completed, failed or interrupted")
 	f.StringVar(&c.Sort, "sort", "-started_at", "sort key, '-' prefix for descending: "+strings.Join(store.SortKeys, ", "))
 	f.IntVar(&c.Limit, "limit", 100, "maximum number of experiments, 0 for all")
 	return cmd
@@ -103,9 +103,9 @@ func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
 // typo is reported as such even when the database is missing.
 func checkListOptions(o store.ListOptions) error {
 	switch o.Status {
-	case "", "running", "completed", "failed", "interrupted":
+	case "", "running", "lost", "completed", "failed", "interrupted":
 	default:
-		return usagef("unknown --status %q: use running, completed, failed or interrupted", o.Status)
+		return usagef("unknown --status %q: use running, lost, completed, failed or interrupted", o.Status)
 	}
 	key := strings.TrimPrefix(o.Sort, "-")
 	known := key == ""

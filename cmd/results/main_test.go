@@ -23,6 +23,10 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// The fixtures' times are in the past: their running experiments stay
+// running unless a test asks for a short lost-after.
+func init() { os.Setenv("SIMCASH_LOST_AFTER", "1000000h") }
+
 // testDB writes two experiments into a fresh database and returns its path:
 // exp1-a completed after 2 iterations, exp2-b still running after 1.
 func testDB(t *testing.T) string {

@@ -57,7 +57,7 @@
       status.className = "badge " + inner.dataset.badge;
     }, 150);
     live("/api/live?experiment=" + encodeURIComponent(id), refresh);
-    setInterval(() => { if (status.textContent === "running" || status.textContent === "stalled") refresh(); }, 5000);
+    setInterval(() => { if (status.textContent === "running" || status.textContent === "lost") refresh(); }, 5000);
   }
 
   // Live feed: newest first, 500 rows at most.
