@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"simcash/schema"
 	"simcash/store"
 )
 
@@ -146,4 +149,54 @@ func logger(l *slog.Logger) *slog.Logger {
 		return slog.Default()
 	}
 	return l
+}
+
+// PublishTo publishes records so that they are stored in the database at
+// dbPath like every other record: through cfg.URL when set, else through
+// the bus of the persister that holds the database, else through a local
+// bus and persister started for the purpose (waiting until they are
+// committed). It is for the few records a command writes by hand, such as
+// `results mark`.
+func PublishTo(ctx context.Context, dbPath string, cfg Config, records ...schema.Record) (where string, err error) {
+	if cfg.URL == "" {
+		if info, err := ReadInfo(dbPath); err == nil && info.URL != "" {
+			cfg.URL = info.URL
+		}
+	}
+	if cfg.URL != "" {
+		nc, err := Connect(ctx, cfg)
+		if err != nil {
+			return "", fmt.Errorf("connect to %s: %w", cfg.URL, err)
+		}
+		defer nc.Drain()
+		js, err := NewJetStream(nc)
+		if err != nil {
+			return "", err
+		}
+		p := NewPublisher(js)
+		defer p.Close()
+		for _, r := range records {
+			if err := p.Publish(ctx, r); err != nil {
+				return "", err
+			}
+		}
+		return "published to " + cfg.URL, nil
+	}
+	dir := filepath.Join(filepath.Dir(dbPath), "."+filepath.Base(dbPath)+".nats")
+	l, err := StartLocal(ctx, dir, dbPath)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range records {
+		if err := l.Publisher.Publish(ctx, r); err != nil {
+			l.Stop(context.WithoutCancel(ctx))
+			return "", err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := l.Stop(sctx); err != nil {
+		return "", fmt.Errorf("%w (uncommitted records are kept in %s)", err, dir)
+	}
+	return dbPath, os.RemoveAll(dir)
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"simcash/money"
@@ -58,6 +59,10 @@ type Runner struct {
 	Version string
 	// Commit is the program's VCS revision, recorded with the experiment.
 	Commit string
+	// HeartbeatEvery, when positive, publishes a heartbeat record at this
+	// interval while the experiment runs, so a run whose process died is
+	// recognised as lost even in the middle of a long model call.
+	HeartbeatEvery time.Duration
 }
 
 // Outcome is the result of a run.
@@ -119,6 +124,10 @@ type loop struct {
 	iters    int
 	tokens   [2]int
 	llmCalls int
+	// inProgress is the iteration in progress, for heartbeats.
+	inProgress atomic.Int64
+	// beat is the last heartbeat number published.
+	beat int64
 }
 
 // Run executes the experiment and publishes every record to the sink. When
@@ -139,7 +148,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	if err := l.init(); err != nil {
 		return nil, err
 	}
+	stopBeats := l.heartbeats()
 	out, runErr := l.run()
+	stopBeats()
 	status := schema.StatusCompleted
 	switch {
 	case runErr != nil && ctx.Err() != nil:
@@ -204,6 +215,35 @@ func (l *loop) init() error {
 	}
 	l.detector = NewDetector(c.Evaluation.Mode, c.Convergence)
 	return nil
+}
+
+// heartbeats publishes a heartbeat every HeartbeatEvery until the returned
+// stop is called. A failed heartbeat is logged, not fatal: the records
+// themselves carry the run.
+func (l *loop) heartbeats() (stop func()) {
+	if l.HeartbeatEvery <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			l.beat++
+			hb := &schema.Heartbeat{ExpID: l.id, Beat: l.beat, Iteration: int(l.inProgress.Load()), Timestamp: l.Now().UTC()}
+			if err := l.Sink.Publish(ctx, hb); err != nil && ctx.Err() == nil {
+				l.Logger.Warn("heartbeat not published", "experiment", l.id, "err", err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // constraintOptions turns policy_constraints into validation options.
@@ -297,6 +337,7 @@ func (l *loop) run() (*Outcome, error) {
 			return out, err
 		}
 		l.iters = i
+		l.inProgress.Store(int64(i))
 		if err := l.event(i, "iteration_start", map[string]any{"iteration": i}); err != nil {
 			return out, err
 		}

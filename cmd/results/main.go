@@ -53,6 +53,7 @@ func newRootCommand() *cobra.Command {
 		(&SQLCommand{}).command(),
 		(&ExportCommand{}).command(),
 		(&ServeCommand{}).command(),
+		(&MarkCommand{}).command(),
 	)
 	for _, f := range extraCommands {
 		root.AddCommand(f())

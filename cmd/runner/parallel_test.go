@@ -46,11 +46,11 @@ type persisterProc struct {
 
 // startPersister starts `persister --db db --listen 127.0.0.1:0` and waits
 // until it advertises its NATS URL in <db>.persister.json.
-func startPersister(t *testing.T, bin, db string) *persisterProc {
+func startPersister(t *testing.T, bin, db string, env ...string) *persisterProc {
 	t.Helper()
 	p := &persisterProc{db: db, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "--db", db, "--listen", "127.0.0.1:0", "--max-wait", "20ms")
-	p.cmd.Env = childEnv()
+	p.cmd.Env = childEnv(env...)
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	"simcash/buildinfo"
@@ -149,8 +150,12 @@ func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg 
 	if err != nil {
 		return err
 	}
+	beat, err := heartbeatInterval()
+	if err != nil {
+		return err
+	}
 	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink,
-		Version: buildinfo.Version(version), Commit: buildinfo.Commit()}
+		Version: buildinfo.Version(version), Commit: buildinfo.Commit(), HeartbeatEvery: beat}
 	if !c.quiet {
 		r.Progress = progressPrinter(stderr)
 	}
@@ -223,4 +228,16 @@ func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config, db st
 
 func progressPrinter(w io.Writer) func(experiment.Progress) {
 	return func(p experiment.Progress) { fmt.Fprintln(w, p.Line()) }
+}
+
+// heartbeatInterval is SIMCASH_HEARTBEAT_INTERVAL (default 10s; 0 turns
+// heartbeats off).
+func heartbeatInterval() (time.Duration, error) {
+	var e struct {
+		Interval time.Duration `envconfig:"HEARTBEAT_INTERVAL" default:"10s"`
+	}
+	if err := envconfig.Process("SIMCASH", &e); err != nil {
+		return 0, usageError{err}
+	}
+	return e.Interval, nil
 }
