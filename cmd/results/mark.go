@@ -101,4 +101,3 @@ func (c *MarkCommand) completion(ctx context.Context, id string) (*schema.Experi
 	}
 	return rec, nil
 }
-
