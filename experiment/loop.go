@@ -59,6 +59,9 @@ type Runner struct {
 	Version string
 	// Commit is the program's VCS revision, recorded with the experiment.
 	Commit string
+	// Resume, when set, continues the stored run it describes instead of
+	// starting one: same id, state rebuilt from its records.
+	Resume *Checkpoint
 	// HeartbeatEvery, when positive, publishes a heartbeat record at this
 	// interval while the experiment runs, so a run whose process died is
 	// recognised as lost even in the middle of a long model call.
@@ -142,14 +145,27 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	}
 	l := &loop{Runner: r, ctx: ctx, start: r.Now(), best: -1}
 	l.id = r.ID
+	if r.Resume != nil {
+		l.id, l.start = r.Resume.ID, r.Resume.StartedAt
+		// Heartbeat numbers must not repeat the first process's.
+		l.beat = r.Now().UnixMilli()
+	}
 	if l.id == "" {
 		l.id = NewID(r.Config.Name, l.start)
 	}
 	if err := l.init(); err != nil {
 		return nil, err
 	}
+	from, converged, reason := 1, false, ""
+	if r.Resume != nil {
+		k, conv, why, err := l.restore(r.Resume)
+		if err != nil {
+			return nil, err
+		}
+		from, converged, reason = k+1, conv, why
+	}
 	stopBeats := l.heartbeats()
-	out, runErr := l.run()
+	out, runErr := l.run(from, converged, reason)
 	stopBeats()
 	status := schema.StatusCompleted
 	switch {
@@ -316,9 +332,17 @@ type iterEval struct {
 	changed bool
 }
 
-func (l *loop) run() (*Outcome, error) {
+// run runs iterations from..max_iterations (from > 1 when resuming; done
+// says the restored run had converged already).
+func (l *loop) run(from int, done bool, doneReason string) (*Outcome, error) {
 	c := l.Config
 	out := &Outcome{ExperimentID: l.id, Reason: ReasonMaxIterations}
+	if from > 1 {
+		if done {
+			out.Converged, out.Reason = true, doneReason
+		}
+		return l.iterate(out, from, done)
+	}
 	started := &schema.ExperimentStarted{
 		ExpID: l.id, Name: c.Name, Type: "generic", Config: c.ResolvedJSON(), MasterSeed: c.MasterSeed,
 		Scenario: c.Scenario, Model: c.LLM.Model, StartedAt: l.start.UTC(), ProgramVersion: l.Version,
@@ -330,8 +354,15 @@ func (l *loop) run() (*Outcome, error) {
 	if err := l.event(0, "experiment_start", map[string]any{"name": c.Name, "mode": c.Evaluation.Mode, "model": c.LLM.Model, "optimized_agents": c.OptimizedAgents, "master_seed": c.MasterSeed}); err != nil {
 		return out, err
 	}
+	return l.iterate(out, 1, false)
+}
+
+// iterate runs iterations from..max_iterations (none when done), then
+// evaluates the final policies.
+func (l *loop) iterate(out *Outcome, from int, done bool) (*Outcome, error) {
+	c := l.Config
 	var last *iterEval
-	for i := 1; i <= c.Convergence.MaxIterations; i++ {
+	for i := from; i <= c.Convergence.MaxIterations && !done; i++ {
 		if err := l.ctx.Err(); err != nil {
 			l.finish(out, last)
 			return out, err
