@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -109,5 +110,125 @@ func TestLostRunAndMark(t *testing.T) {
 	d, err := st.Show(t.Context(), id)
 	if err != nil || d.Status != "failed" || d.CompletedAt == nil {
 		t.Errorf("stored run: %+v, %v", d, err)
+	}
+}
+
+// TestResumeKilledRun SIGKILLs a runner mid-run, resumes the run with
+// `runner resume`, and compares its stored iterations and evaluations with
+// an uninterrupted run of the same seed against the same scripted model
+// (whose answers depend only on the prompt).
+func TestResumeKilledRun(t *testing.T) {
+	b := binaries(t, "persister", "runner", "results")
+	dir := t.TempDir()
+	var llm *fakeLLM
+	llm = newFakeLLM(t, func(n int) (string, int, int) {
+		llm.mu.Lock()
+		prompt := strings.Join(llm.messages[n], "\n")
+		llm.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		sum := sha256.Sum256([]byte(prompt))
+		return policyAnswer(float64(sum[0]%6) / 10), 100 + int(sum[1]), 20
+	})
+	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
+	const iters = "8"
+
+	refDB := filepath.Join(dir, "ref.db")
+	mustRun(t, "run", exp, "--db", refDB, "--quiet", "--max-iterations", iters)
+
+	db := filepath.Join(dir, "all.db")
+	p := startPersister(t, b["persister"], db)
+	env := childEnv("SIMCASH_NATS_URL="+p.url, "OPENAI_API_KEY=")
+	runner := exec.Command(b["runner"], "run", exp, "--quiet", "--max-iterations", iters)
+	runner.Dir, runner.Env = dir, env
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runner.Process.Kill(); runner.Wait() })
+	list := func() []store.ExperimentSummary {
+		t.Helper()
+		var l []store.ExperimentSummary
+		if err := json.Unmarshal([]byte(mustProc(t, dir, env, b["results"], "list", "--db", db, "--format", "json").stdout), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	deadline := time.Now().Add(time.Minute)
+	var id string
+	for {
+		if l := list(); len(l) == 1 && l[0].NumIterations >= 3 {
+			id = l[0].ExperimentID
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the runner stored no 3 iterations within a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := runner.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	runner.Wait()
+	cut := list()[0]
+	if cut.Status != "running" {
+		t.Fatalf("after the kill: %+v; want a run cut short", cut)
+	}
+
+	res := mustProc(t, dir, env, b["runner"], "resume", id, "--from", db, "--quiet")
+	if !strings.Contains(res.stderr, "resuming "+id) || !strings.Contains(res.stdout, "status       completed") {
+		t.Errorf("resume printed:\n%s\n%s", res.stdout, res.stderr)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for list()[0].Status != "completed" {
+		if time.Now().After(deadline) {
+			t.Fatal("the resumed run was not stored as completed within a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := runProc(t, dir, env, b["runner"], "resume", id, "--from", db); r.code != 2 || !strings.Contains(r.stderr, "has ended (completed)") {
+		t.Errorf("resuming a completed run: exit %d, %s", r.code, r.stderr)
+	}
+	p.stop(t)
+
+	records := func(path string) ([]store.IterationRow, []store.EvaluationRow) {
+		st := openStore(t, path)
+		l, err := st.List(t.Context(), store.ListOptions{})
+		if err != nil || len(l) != 1 {
+			t.Fatalf("%s: %d runs, %v", path, len(l), err)
+		}
+		its, err := st.Iterations(t.Context(), l[0].ExperimentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := st.Evaluations(t.Context(), l[0].ExperimentID, store.EvalFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range its {
+			its[i].ExpID, its[i].Timestamp = "", time.Time{}
+			if its[i].Iteration != i+1 {
+				t.Errorf("%s: iteration %d at position %d: a gap or a duplicate", path, its[i].Iteration, i+1)
+			}
+		}
+		for i := range evs {
+			evs[i].ExpID, evs[i].Timestamp = "", time.Time{}
+		}
+		return its, evs
+	}
+	wantIts, wantEvs := records(refDB)
+	gotIts, gotEvs := records(db)
+	bw, _ := json.Marshal([]any{wantIts, wantEvs})
+	bg, _ := json.Marshal([]any{gotIts, gotEvs})
+	if cut.NumIterations >= len(wantIts) {
+		t.Errorf("the kill came after all %d iterations were stored: nothing was resumed", cut.NumIterations)
+	}
+	t.Logf("killed after %d stored iterations; the run has %d", cut.NumIterations, len(wantIts))
+	if len(wantIts) < 4 || len(gotIts) != len(wantIts) || string(bw) != string(bg) {
+		for i := range min(len(bw), len(bg)) {
+			if bw[i] != bg[i] {
+				t.Errorf("the resumed run's records differ from the uninterrupted run's at byte %d:\n got ...%s\nwant ...%s", i, bg[max(0, i-300):min(len(bg), i+200)], bw[max(0, i-300):min(len(bw), i+200)])
+				break
+			}
+		}
+		t.Errorf("%d iterations, want %d (at least 4)", len(gotIts), len(wantIts))
 	}
 }

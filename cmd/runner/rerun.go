@@ -13,6 +13,7 @@ import (
 	"simcash/bus"
 	"simcash/experiment"
 	"simcash/scenario"
+	"simcash/sim"
 	"simcash/store"
 )
 
@@ -49,13 +50,62 @@ database may be held by a running persister: the run is then read through it.`,
 
 // Run reads experiment id's recorded config and runs it.
 func (c *rerunCommand) Run(ctx context.Context, stdout, stderr io.Writer, id string) error {
-	cfg, err := recordedConfig(ctx, c.from, id)
+	r, closeFn, err := openRecorded(ctx, c.from)
 	if err != nil {
 		return err
 	}
+	cfg, scn, _, err := recordedRun(ctx, r, id)
+	closeFn()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "rerunning %s from %s\n", id, c.from)
+	return c.run.execute(ctx, stdout, stderr, cfg, scn, orDefault(c.run.db, c.from))
+}
+
+// orDefault returns a unless it is empty, else b.
+func orDefault(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// openRecorded opens the results database at dbPath, or asks the persister
+// that holds it.
+func openRecorded(ctx context.Context, dbPath string) (store.Reader, func(), error) {
+	bc, err := bus.LoadConfig()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	r, closeFn, err := bus.OpenReader(ctx, dbPath, bc)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, userErr("no results database at %s: pass --from", dbPath)
+	case errors.Is(err, store.ErrNotResultsDB):
+		return nil, nil, usageError{err}
+	case err != nil:
+		return nil, nil, err
+	}
+	return r, closeFn, nil
+}
+
+// recordedRun rebuilds the config and scenario stored with experiment id.
+func recordedRun(ctx context.Context, r store.Reader, id string) (*experiment.Config, *sim.Config, *store.ExperimentDetail, error) {
+	d, err := r.Show(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil, usageError{err}
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := experiment.FromRecorded(d.Config)
+	if err != nil {
+		return nil, nil, nil, usageError{fmt.Errorf("experiment %s: %w; run it again from its experiment file", id, err)}
+	}
 	scn, warns, err := scenario.LoadBytes(cfg.Scenario, []byte(cfg.ScenarioContent), scenario.Options{})
 	if err != nil {
-		return usageError{fmt.Errorf("recorded scenario of %s: %w", id, err)}
+		return nil, nil, nil, usageError{fmt.Errorf("recorded scenario of %s: %w", id, err)}
 	}
 	for _, w := range warns {
 		slog.Warn(w.Error())
@@ -65,42 +115,7 @@ func (c *rerunCommand) Run(ctx context.Context, stdout, stderr io.Writer, id str
 		ids[i] = a.ID
 	}
 	if err := cfg.Validate(ids); err != nil {
-		return usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	db := c.run.db
-	if db == "" {
-		db = c.from
-	}
-	fmt.Fprintf(stderr, "rerunning %s from %s\n", id, c.from)
-	return c.run.execute(ctx, stdout, stderr, cfg, scn, db)
-}
-
-// recordedConfig reads and rebuilds the config stored with experiment id.
-func recordedConfig(ctx context.Context, dbPath, id string) (*experiment.Config, error) {
-	bc, err := bus.LoadConfig()
-	if err != nil {
-		return nil, usageError{err}
-	}
-	r, closeFn, err := bus.OpenReader(ctx, dbPath, bc)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, userErr("no results database at %s: pass --from", dbPath)
-	case errors.Is(err, store.ErrNotResultsDB):
-		return nil, usageError{err}
-	case err != nil:
-		return nil, err
-	}
-	defer closeFn()
-	d, err := r.Show(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, usageError{err}
-	}
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := experiment.FromRecorded(d.Config)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("experiment %s: %w; run it again from its experiment file", id, err)}
-	}
-	return cfg, nil
+	return cfg, scn, d, nil
 }

@@ -32,6 +32,8 @@ type runCommand struct {
 	dryRun        bool
 	strict        bool
 	quiet         bool
+	// resume, when set, continues that stored run (runner resume).
+	resume *experiment.Checkpoint
 }
 
 func newRunCommand() *cobra.Command {
@@ -155,7 +157,7 @@ func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg 
 		return err
 	}
 	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink,
-		Version: buildinfo.Version(version), Commit: buildinfo.Commit(), HeartbeatEvery: beat}
+		Version: buildinfo.Version(version), Commit: buildinfo.Commit(), HeartbeatEvery: beat, Resume: c.resume}
 	if !c.quiet {
 		r.Progress = progressPrinter(stderr)
 	}
