@@ -89,4 +89,3 @@ func checkpoint(ctx context.Context, r store.Reader, d *store.ExperimentDetail) 
 	cp := &experiment.Checkpoint{ID: d.ExperimentID, StartedAt: d.StartedAt, Iterations: its, Evaluations: evs, Events: events}
 	return cp, nil
 }
-
