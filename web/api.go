@@ -155,50 +155,40 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
+// withRun is withReader for the endpoints of one run: f gets the checked
+// {id} and ?iteration=.
+func (s *Server) withRun(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, rd store.Reader, id string, iteration int) (any, error)) {
 	s.withReader(w, r, func(ctx context.Context, rd store.Reader) (any, error) {
 		id, err := runID(r)
 		if err != nil {
 			return nil, err
 		}
-		return rd.Show(ctx, id)
+		it, err := intParam(r, "iteration")
+		if err != nil {
+			return nil, err
+		}
+		return f(ctx, rd, id, it)
 	})
 }
 
+func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
+	s.withRun(w, r, func(ctx context.Context, rd store.Reader, id string, _ int) (any, error) { return rd.Show(ctx, id) })
+}
+
 func (s *Server) apiIterations(w http.ResponseWriter, r *http.Request) {
-	s.withReader(w, r, func(ctx context.Context, rd store.Reader) (any, error) {
-		id, err := runID(r)
-		if err != nil {
-			return nil, err
-		}
+	s.withRun(w, r, func(ctx context.Context, rd store.Reader, id string, _ int) (any, error) {
 		return rd.Iterations(ctx, id)
 	})
 }
 
 func (s *Server) apiEvaluations(w http.ResponseWriter, r *http.Request) {
-	s.withReader(w, r, func(ctx context.Context, rd store.Reader) (any, error) {
-		id, err := runID(r)
-		if err != nil {
-			return nil, err
-		}
-		it, err := intParam(r, "iteration")
-		if err != nil {
-			return nil, err
-		}
+	s.withRun(w, r, func(ctx context.Context, rd store.Reader, id string, it int) (any, error) {
 		return rd.Evaluations(ctx, id, store.EvalFilter{Agent: r.URL.Query().Get("agent"), Iteration: it})
 	})
 }
 
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
-	s.withReader(w, r, func(ctx context.Context, rd store.Reader) (any, error) {
-		id, err := runID(r)
-		if err != nil {
-			return nil, err
-		}
-		it, err := intParam(r, "iteration")
-		if err != nil {
-			return nil, err
-		}
+	s.withRun(w, r, func(ctx context.Context, rd store.Reader, id string, it int) (any, error) {
 		return rd.Events(ctx, id, store.EventFilter{Type: r.URL.Query().Get("type"), Iteration: it})
 	})
 }
@@ -248,17 +238,22 @@ func compareIDs(r *http.Request) ([]string, error) {
 	return ids, nil
 }
 
+// loadCompared loads the runs of ?id=.
+func loadCompared(ctx context.Context, r *http.Request, rd store.Reader) ([]*analysis.Run, error) {
+	ids, err := compareIDs(r)
+	if err != nil {
+		return nil, err
+	}
+	return analysis.LoadAll(ctx, rd, ids)
+}
+
 func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 	s.withReader(w, r, func(ctx context.Context, rd store.Reader) (any, error) {
-		ids, err := compareIDs(r)
-		if err != nil {
-			return nil, err
-		}
 		g := r.URL.Query().Get("group_by")
 		if g != "" && g != "config" {
 			return nil, badRequest("group_by=%q: the only grouping is config", g)
 		}
-		runs, err := analysis.LoadAll(ctx, rd, ids)
+		runs, err := loadCompared(ctx, r, rd)
 		if err != nil {
 			return nil, err
 		}
@@ -270,11 +265,7 @@ func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 // ?parameter= as for `results chart`).
 func (s *Server) apiChart(w http.ResponseWriter, r *http.Request) {
 	v, err := s.read(r, func(ctx context.Context, rd store.Reader) (any, error) {
-		ids, err := compareIDs(r)
-		if err != nil {
-			return nil, err
-		}
-		runs, err := analysis.LoadAll(ctx, rd, ids)
+		runs, err := loadCompared(ctx, r, rd)
 		if err != nil {
 			return nil, err
 		}

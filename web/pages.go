@@ -253,13 +253,13 @@ type comparePage struct {
 
 func (s *Server) pageCompare(w http.ResponseWriter, r *http.Request) {
 	v, err := s.read(r, func(ctx context.Context, rd store.Reader) (any, error) {
-		ids, err := compareIDs(r)
+		runs, err := loadCompared(ctx, r, rd)
 		if err != nil {
 			return nil, err
 		}
-		runs, err := analysis.LoadAll(ctx, rd, ids)
-		if err != nil {
-			return nil, err
+		ids := make([]string, len(runs))
+		for i, run := range runs {
+			ids[i] = run.ID()
 		}
 		c := analysis.Compare(runs, true)
 		p := &comparePage{Title: "Compare " + strconv.Itoa(len(ids)) + " runs", IDs: ids, Cmp: c, Params: map[string][]string{}}
