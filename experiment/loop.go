@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,11 @@ type Runner struct {
 	// Resume, when set, continues the stored run it describes instead of
 	// starting one: same id, state rebuilt from its records.
 	Resume *Checkpoint
+	// ModelCalls bounds the optimizer calls in flight at once: the agents of
+	// an iteration are asked concurrently (their prompts hold only their own
+	// state), then evaluated and decided in order, so the records equal a
+	// sequential run's. 0 or 1 asks one agent at a time.
+	ModelCalls int
 	// HeartbeatEvery, when positive, publishes a heartbeat record at this
 	// interval while the experiment runs, so a run whose process died is
 	// recognised as lost even in the middle of a long model call.
@@ -390,8 +396,13 @@ func (l *loop) iterate(out *Outcome, from int, done bool) (*Outcome, error) {
 		accepted := map[string]bool{}
 		policiesAtStart := l.policiesJSON()
 		if !converged {
+			props, err := l.proposeAll(i, ev)
+			if err != nil {
+				l.finish(out, ev)
+				return out, err
+			}
 			for _, a := range c.OptimizedAgents {
-				ok, err := l.optimizeAgent(i, a, ev)
+				ok, err := l.optimizeAgent(i, a, ev, props[a])
 				if err != nil {
 					l.finish(out, ev)
 					return out, err
@@ -538,10 +549,65 @@ func hostname() string {
 	return h
 }
 
-// optimizeAgent asks for a proposal, validates it (retrying with the errors
-// up to max_retries attempts), evaluates it against the current policy on
-// the same seed or samples, and accepts or rejects it.
-func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
+// proposal is what asking the optimizer for one agent's policy produced:
+// the events to publish, in order, and the valid candidate (nil when every
+// attempt failed validation, or the optimizer was unavailable).
+type proposal struct {
+	events   []pendingEvent
+	cand     *policy.Policy
+	raw      json.RawMessage
+	problems []string
+	failure  error // the optimizer was unavailable
+	calls    int
+	tokens   [2]int
+}
+
+type pendingEvent struct {
+	typ  string
+	data map[string]any
+}
+
+// proposeAll asks the optimizer for every optimized agent's proposal,
+// ModelCalls at a time. Nothing is published here: optimizeAgent publishes
+// each agent's events in agent order, as a sequential run does.
+func (l *loop) proposeAll(i int, ev *iterEval) (map[string]*proposal, error) {
+	agents := l.Config.OptimizedAgents
+	out := make(map[string]*proposal, len(agents))
+	if l.ModelCalls <= 1 {
+		for _, a := range agents {
+			p, err := l.propose(i, a, ev)
+			if err != nil {
+				return nil, err
+			}
+			out[a] = p
+		}
+		return out, nil
+	}
+	props := make([]*proposal, len(agents))
+	errs := make([]error, len(agents))
+	sem := make(chan struct{}, l.ModelCalls)
+	var wg sync.WaitGroup
+	for k, a := range agents {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			props[k], errs[k] = l.propose(i, a, ev)
+		})
+	}
+	wg.Wait()
+	for k, a := range agents {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		out[a] = props[k]
+	}
+	return out, nil
+}
+
+// propose asks for agent's proposal and validates it, retrying with the
+// errors up to max_retries attempts. It reads the loop's state and changes
+// none, so agents can be asked concurrently.
+func (l *loop) propose(i int, agent string, ev *iterEval) (*proposal, error) {
 	c := l.Config
 	cur := l.current[agent]
 	d := ev.detail[agent]
@@ -552,17 +618,15 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 			DeadlinePenalty: d.DeadlinePenalty, EODPenalty: d.EODPenalty, SplitFriction: d.SplitFriction, Total: ev.costs[agent]},
 		CostRates: costRates(l.Scenario), EventSummary: ev.summary[agent], Customization: c.Customization(agent),
 	}
-	var cand *policy.Policy
-	var raw json.RawMessage
-	var problems []string
+	p := &proposal{}
 	attempts := max(1, c.LLM.MaxRetries)
 	for attempt := 1; attempt <= attempts; attempt++ {
 		req.Attempt = attempt
-		req.PreviousErrors = problems
+		req.PreviousErrors = p.problems
 		prop, err := l.Optimizer.Propose(l.ctx, req)
 		if err != nil {
 			if l.ctx.Err() != nil {
-				return false, l.ctx.Err()
+				return nil, l.ctx.Err()
 			}
 			// A transport failure is not a proposal: record it, keep the
 			// old policy, and leave the agent's history untouched.
@@ -571,42 +635,59 @@ func (l *loop) optimizeAgent(i int, agent string, ev *iterEval) (bool, error) {
 				data["model"], data["system_prompt"], data["user_prompt"] = ia.Model, ia.SystemPrompt, ia.UserPrompt
 				data["transport_retries"] = ia.TransportRetries
 			}
-			if e := l.event(i, "llm_error", data); e != nil {
-				return false, e
-			}
-			reason := "optimizer unavailable: " + err.Error()
-			l.report(i, agent, false, reason, nil)
-			return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, OldCost: ev.costs[agent],
-				NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonOptimizerError, Seed: ev.seed})
+			p.events = append(p.events, pendingEvent{"llm_error", data})
+			p.failure = err
+			return p, nil
 		}
 		if ia := prop.Interaction; ia != nil {
-			l.llmCalls++
-			l.tokens[0] += ia.PromptTokens
-			l.tokens[1] += ia.CompletionTokens
-			if e := l.event(i, "llm_interaction", map[string]any{
+			p.calls++
+			p.tokens[0] += ia.PromptTokens
+			p.tokens[1] += ia.CompletionTokens
+			p.events = append(p.events, pendingEvent{"llm_interaction", map[string]any{
 				"agent": agent, "agent_id": agent, "attempt": attempt, "model": ia.Model, "system_prompt": ia.SystemPrompt,
 				"user_prompt": ia.UserPrompt, "raw_response": ia.RawResponse, "parsed_policy": ia.ParsedPolicy,
 				"parse_error": ia.ParseError, "prompt_tokens": ia.PromptTokens, "completion_tokens": ia.CompletionTokens,
 				"latency_seconds": ia.LatencySeconds, "transport_retries": ia.TransportRetries,
-			}); e != nil {
-				return false, e
-			}
-		} else if e := l.event(i, "policy_proposal", map[string]any{"agent": agent, "attempt": attempt, "policy": prop.Policy}); e != nil {
-			return false, e
+			}})
+		} else {
+			p.events = append(p.events, pendingEvent{"policy_proposal", map[string]any{"agent": agent, "attempt": attempt, "policy": prop.Policy}})
 		}
-		raw = prop.Policy
-		if prop.ParseError != "" || len(raw) == 0 {
-			problems = []string{"the answer holds no policy JSON: " + prop.ParseError}
+		p.raw = prop.Policy
+		if prop.ParseError != "" || len(p.raw) == 0 {
+			p.problems = []string{"the answer holds no policy JSON: " + prop.ParseError}
 			continue
 		}
-		p, err := policy.ParseWith(raw, l.opts)
+		pol, err := policy.ParseWith(p.raw, l.opts)
 		if err != nil {
-			problems = validationProblems(err)
+			p.problems = validationProblems(err)
 			continue
 		}
-		cand, problems = p, nil
+		p.cand, p.problems = pol, nil
 		break
 	}
+	return p, nil
+}
+
+// optimizeAgent publishes agent's proposal events, then evaluates the
+// candidate against the current policy on the same seed or samples, and
+// accepts or rejects it.
+func (l *loop) optimizeAgent(i int, agent string, ev *iterEval, p *proposal) (bool, error) {
+	cur := l.current[agent]
+	l.llmCalls += p.calls
+	l.tokens[0] += p.tokens[0]
+	l.tokens[1] += p.tokens[1]
+	for _, e := range p.events {
+		if err := l.event(i, e.typ, e.data); err != nil {
+			return false, err
+		}
+	}
+	if p.failure != nil {
+		reason := "optimizer unavailable: " + p.failure.Error()
+		l.report(i, agent, false, reason, nil)
+		return false, l.publishEval(&schema.PolicyEvaluation{Iteration: i, Agent: agent, OldCost: ev.costs[agent],
+			NewCost: ev.costs[agent], Reason: reason, ReasonCode: schema.ReasonOptimizerError, Seed: ev.seed})
+	}
+	cand, raw, problems := p.cand, p.raw, p.problems
 	if cand == nil {
 		reason := "invalid proposal: " + strings.Join(problems, "; ")
 		if e := l.event(i, "policy_rejected", map[string]any{"agent": agent, "reason": reason, "errors": problems}); e != nil {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ type Config struct {
 	// MaxTransportRetries is how many times a transport failure is retried.
 	MaxTransportRetries int
 	// Backoff gives the wait before retry number attempt (1-based). Nil
-	// means DefaultBackoff.
+	// means Jittered(DefaultBackoff).
 	Backoff func(attempt int) time.Duration
 	// Logger receives retry warnings; nil means slog.Default().
 	Logger *slog.Logger
@@ -113,6 +114,18 @@ func DefaultBackoff(attempt int) time.Duration {
 	}
 	d := time.Second << min(attempt-1, 5)
 	return min(d, 30*time.Second)
+}
+
+// Jittered spreads each wait of backoff uniformly over its upper half, so
+// that many runners hitting one rate limit do not retry in lockstep.
+func Jittered(backoff func(attempt int) time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := backoff(attempt)
+		if d <= 1 {
+			return d
+		}
+		return d/2 + rand.N(d-d/2)
+	}
 }
 
 // ParseModel splits "provider:model" (as in experiment files) into its parts.
@@ -165,7 +178,7 @@ func New(cfg Config) (Client, error) {
 	}
 	backoff := cfg.Backoff
 	if backoff == nil {
-		backoff = DefaultBackoff
+		backoff = Jittered(DefaultBackoff)
 	}
 	logger := cfg.Logger
 	if logger == nil {

@@ -519,3 +519,18 @@ func TestDefaultBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestJittered(t *testing.T) {
+	j := Jittered(DefaultBackoff)
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := j(3) // DefaultBackoff(3) = 4s
+		if d < 2*time.Second || d > 4*time.Second {
+			t.Fatalf("jittered wait %v outside [2s, 4s]", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 100 {
+		t.Errorf("%d distinct waits in 200: not jittered", len(seen))
+	}
+}

@@ -848,7 +848,8 @@ func TestLLMEventsSaved(t *testing.T) {
 	dir := t.TempDir()
 	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
 	db := filepath.Join(dir, "all.db")
-	mustRun(t, "run", exp, "--db", db, "--quiet", "--max-iterations", "3")
+	// One call at a time: the checks below pair events with requests by order.
+	mustRun(t, "run", exp, "--db", db, "--quiet", "--max-iterations", "3", "--model-calls", "1")
 
 	calls := llm.count()
 	if calls == 0 {

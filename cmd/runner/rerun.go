@@ -45,6 +45,7 @@ database may be held by a running persister: the run is then read through it.`,
 	f.StringVar(&c.from, "from", "results/all.db", "results database that holds the run")
 	f.StringVar(&c.run.db, "db", "", "DuckDB file to store the new run in (default: --from)")
 	f.BoolVar(&c.run.quiet, "quiet", false, "no progress lines")
+	c.run.registerModelCalls(f)
 	return cmd
 }
 

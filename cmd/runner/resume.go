@@ -42,6 +42,7 @@ the first process is really gone: two processes continuing one run would interle
 	f.StringVar(&c.from, "from", "results/all.db", "results database that holds the run")
 	f.StringVar(&c.run.db, "db", "", "DuckDB file to store the records in (default: --from)")
 	f.BoolVar(&c.run.quiet, "quiet", false, "no progress lines")
+	c.run.registerModelCalls(f)
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"simcash/buildinfo"
 	"simcash/bus"
@@ -34,6 +35,9 @@ type runCommand struct {
 	quiet         bool
 	// resume, when set, continues that stored run (runner resume).
 	resume *experiment.Checkpoint
+	// modelCalls bounds optimizer calls in flight; 0 asks every agent of
+	// an iteration at once.
+	modelCalls int
 }
 
 func newRunCommand() *cobra.Command {
@@ -72,7 +76,13 @@ the run as interrupted.`,
 	f.BoolVar(&c.dryRun, "dry-run", false, "run without persisting anything")
 	f.BoolVar(&c.strict, "strict", false, "treat unknown keys in the experiment or scenario as errors")
 	f.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	c.registerModelCalls(f)
 	return cmd
+}
+
+// registerModelCalls adds --model-calls.
+func (c *runCommand) registerModelCalls(f *pflag.FlagSet) {
+	f.IntVar(&c.modelCalls, "model-calls", 0, "optimizer calls in flight at once (default: every optimized agent of an iteration; 1: one at a time). Records do not depend on it")
 }
 
 // loadExperiment loads an experiment file and its scenario and checks them
@@ -134,6 +144,9 @@ func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path str
 	if c.maxIterations < 0 {
 		return userErr("--max-iterations must be positive")
 	}
+	if c.modelCalls < 0 {
+		return userErr("--model-calls must be 1 or more (0: every agent at once)")
+	}
 	cfg, scn, err := loadExperiment(path, c.strict, &experiment.Overrides{Seed: seed, Model: c.model, MaxIterations: c.maxIterations, DB: c.db})
 	if err != nil {
 		return err
@@ -157,7 +170,11 @@ func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg 
 		return err
 	}
 	r := &experiment.Runner{Config: cfg, Scenario: scn, Optimizer: opt, Sink: sink,
-		Version: buildinfo.Version(version), Commit: buildinfo.Commit(), HeartbeatEvery: beat, Resume: c.resume}
+		Version: buildinfo.Version(version), Commit: buildinfo.Commit(), HeartbeatEvery: beat, Resume: c.resume,
+		ModelCalls: c.modelCalls}
+	if r.ModelCalls == 0 {
+		r.ModelCalls = len(cfg.OptimizedAgents)
+	}
 	if !c.quiet {
 		r.Progress = progressPrinter(stderr)
 	}

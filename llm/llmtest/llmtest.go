@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The paths each provider's client posts to.
@@ -28,6 +29,8 @@ type Reply struct {
 	// Block holds the request until the client gives up or the test ends,
 	// to script a timeout.
 	Block bool
+	// Delay holds the answer this long, like a slow model.
+	Delay time.Duration
 }
 
 // Request is what the server was sent.
@@ -55,7 +58,17 @@ type Server struct {
 
 	mu      sync.Mutex
 	replies []Reply
+	reply   func(Request) Reply // set by NewFunc
 	seen    []Request
+}
+
+// NewFunc starts a server whose answer to each request is reply(request),
+// whatever order requests come in.
+func NewFunc(t testing.TB, path string, reply func(Request) Reply) *Server {
+	t.Helper()
+	s := New(t, path, Reply{})
+	s.reply = reply
+	return s
 }
 
 // New starts a server that is closed when the test ends.
@@ -75,9 +88,21 @@ func New(t testing.TB, path string, replies ...Reply) *Server {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
-	s.seen = append(s.seen, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	req := Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	s.seen = append(s.seen, req)
 	rep := s.replies[min(len(s.seen)-1, len(s.replies)-1)]
 	s.mu.Unlock()
+	if s.reply != nil {
+		rep = s.reply(req)
+	}
+	if rep.Delay > 0 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.release:
+		case <-time.After(rep.Delay):
+		}
+	}
 	if r.URL.Path != s.path {
 		http.Error(w, `{"error":{"message":"no such path `+r.URL.Path+`"}}`, http.StatusNotFound)
 		return
