@@ -2,8 +2,13 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
+
+	"simcash/policy"
 )
 
 // BenchmarkExperimentExp2 runs the project's Castro exp2 (bootstrap) with
@@ -31,4 +36,50 @@ func BenchmarkExperimentExp2(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/experiment")
+}
+
+// BenchmarkBootstrapScaling evaluates exp2's bootstrap samples (500 per op)
+// with one worker and with one per core, and reports samples per second
+// for each; the costs are checked equal.
+func BenchmarkBootstrapScaling(b *testing.B) {
+	r := loadExperiment(b, filepath.Join(repoRoot(b), "testdata/experiments/exp2.yaml"))
+	e := &evaluator{scn: r.Scenario, ticks: r.Config.Evaluation.Ticks, samples: 500}
+	pols := map[string]*policy.Policy{}
+	for _, a := range r.Config.OptimizedAgents {
+		p, err := policy.Parse(DefaultPolicyJSON(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pols[a] = p
+	}
+	ctxSim, _, err := e.simulate(pols, 42)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := e.buildSamples(ctxSim, "BANK_A", 7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var want []int64
+	for _, workers := range []int{1, 0} {
+		name := "workers=1"
+		if workers == 0 {
+			name = fmt.Sprintf("workers=%d", runtime.GOMAXPROCS(0))
+		}
+		b.Run(name, func(b *testing.B) {
+			e.workers = workers
+			for b.Loop() {
+				got, err := e.costs(set, pols["BANK_A"])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if want == nil {
+					want = got
+				} else if !slices.Equal(got, want) {
+					b.Fatal("costs depend on the number of workers")
+				}
+			}
+			b.ReportMetric(float64(b.N*len(set.configs))/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
 }

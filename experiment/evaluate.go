@@ -17,6 +17,9 @@ type evaluator struct {
 	scn     *sim.Config
 	ticks   int // evaluation.ticks
 	samples int
+	// workers evaluates bootstrap samples in parallel; 0 means GOMAXPROCS.
+	// Each sample is its own simulation, so results do not depend on it.
+	workers int
 }
 
 // simulate runs the full scenario with the given policies and seed.
@@ -140,7 +143,11 @@ func (e *evaluator) buildSamples(ctxSim *sim.Sim, agentID string, seed int64) (*
 func (e *evaluator) costs(set *sampleSet, pol *policy.Policy) ([]int64, error) {
 	res := make([]int64, len(set.configs))
 	errs := make([]error, len(set.configs))
-	workers := min(runtime.GOMAXPROCS(0), len(set.configs))
+	workers := e.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(set.configs))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < workers; w++ {
