@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"simcash/schema"
@@ -87,4 +88,52 @@ func Tail(ctx context.Context, js jetstream.JetStream, filter string, fn func(je
 			return err
 		}
 	}
+}
+
+// ReadRun returns every record of experiment id that the stream holds, in
+// stream order, decoded (copies of one record, published again, are all
+// returned). It lets a worker rebuild a run it must resume without access
+// to the database. Messages that do not decode are skipped.
+func ReadRun(ctx context.Context, js jetstream.JetStream, id string) ([]schema.Record, error) {
+	if !schema.ValidID(id) {
+		return nil, fmt.Errorf("read run: %q is not an experiment id", id)
+	}
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	filter := TailSubject(id, "")
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	var out []schema.Record
+	for pending := info.NumPending; pending > 0; {
+		batch, err := cons.Fetch(int(min(pending, 500)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read run %s: %w", id, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if r, err := schema.Decode(m.Data()); err == nil {
+				out = append(out, r)
+			}
+			md, err := m.Metadata()
+			if err == nil {
+				pending = md.NumPending
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("read run %s: %w", id, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("read run %s: the stream stopped delivering with %d records to go", id, pending)
+		}
+	}
+	return out, nil
 }

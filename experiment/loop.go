@@ -60,6 +60,12 @@ type Runner struct {
 	Version string
 	// Commit is the program's VCS revision, recorded with the experiment.
 	Commit string
+	// SweepID is the sweep the run belongs to, if any.
+	SweepID string
+	// OpenOnCancel leaves a cancelled run without a completion record, to be
+	// resumed by someone else (a sweep worker shutting down), instead of
+	// recording it as interrupted.
+	OpenOnCancel bool
 	// Resume, when set, continues the stored run it describes instead of
 	// starting one: same id, state rebuilt from its records.
 	Resume *Checkpoint
@@ -183,6 +189,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		out.Reason = "error: " + runErr.Error()
 	}
 	out.Status = status
+	if status == schema.StatusInterrupted && r.OpenOnCancel {
+		return out, runErr
+	}
 	// The completion must reach the sink even when ctx was cancelled.
 	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -352,7 +361,7 @@ func (l *loop) run(from int, done bool, doneReason string) (*Outcome, error) {
 	started := &schema.ExperimentStarted{
 		ExpID: l.id, Name: c.Name, Type: "generic", Config: c.ResolvedJSON(), MasterSeed: c.MasterSeed,
 		Scenario: c.Scenario, Model: c.LLM.Model, StartedAt: l.start.UTC(), ProgramVersion: l.Version,
-		ProgramCommit: l.Commit, Host: hostname(), ConfigHash: c.Hash(),
+		ProgramCommit: l.Commit, SweepID: l.SweepID, Host: hostname(), ConfigHash: c.Hash(),
 	}
 	if err := l.Sink.Publish(l.ctx, started); err != nil {
 		return out, fmt.Errorf("publish experiment start: %w", err)

@@ -123,6 +123,7 @@ CREATE TABLE heartbeats (
 	PRIMARY KEY (experiment_id, beat)
 );
 `},
+	{Version: 4, SQL: `ALTER TABLE experiments ADD COLUMN sweep_id VARCHAR;`},
 }
 
 // migration2 stores what analysis needs and names things as the reference

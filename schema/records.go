@@ -56,6 +56,7 @@ type ExperimentStarted struct {
 	StartedAt      time.Time       `json:"started_at"`
 	ProgramVersion string          `json:"program_version"`
 	ProgramCommit  string          `json:"program_commit,omitempty"` // VCS revision from the build info, "+dirty" when modified
+	SweepID        string          `json:"sweep_id,omitempty"`       // the sweep that ran it (runner sweep / worker)
 	Host           string          `json:"host"`
 	ConfigHash     string          `json:"config_hash"`
 }

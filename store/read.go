@@ -45,6 +45,8 @@ type ListOptions struct {
 	ConfigHash string `json:"config_hash,omitempty"`
 	// Model is an exact llm.model, e.g. builtin:search. Empty matches all.
 	Model string `json:"model,omitempty"`
+	// Sweep keeps the runs of one sweep (runner sweep). Empty matches all.
+	Sweep string `json:"sweep,omitempty"`
 }
 
 // SortKeys are the accepted ListOptions.Sort values (without '-').
@@ -89,6 +91,7 @@ type ExperimentSummary struct {
 	Model             string     `json:"model"`
 	Scenario          string     `json:"scenario"`
 	MasterSeed        int64      `json:"master_seed"`
+	SweepID           string     `json:"sweep_id,omitempty"`
 	// Model usage summed over the run's llm_interaction events.
 	LLMCalls         int64 `json:"llm_calls"`
 	PromptTokens     int64 `json:"prompt_tokens"`
@@ -134,7 +137,7 @@ SELECT * FROM (
 		e.experiment_type, e.config::VARCHAR AS config, c.final_policies::VARCHAR AS final_policies,
 		c.agent_final_costs::VARCHAR AS agent_final_costs, c.total_duration_seconds,
 		e.program_version, e.host, e.config_hash,
-		coalesce(e.program_commit, '') AS program_commit,
+		coalesce(e.program_commit, '') AS program_commit, coalesce(e.sweep_id, '') AS sweep_id,
 		coalesce(t.llm_calls, 0)::BIGINT, coalesce(t.prompt_tokens, 0)::BIGINT, coalesce(t.completion_tokens, 0)::BIGINT,
 		ls.last_seen
 	FROM experiments e LEFT JOIN experiment_completions c USING (experiment_id)
@@ -163,7 +166,7 @@ func scanSummary(sc interface{ Scan(...any) error }, d *ExperimentDetail) error 
 	err := sc.Scan(&d.ExperimentID, &d.ExperimentName, &d.Status, &d.NumIterations, &d.Converged,
 		&d.ConvergenceReason, &final, &best, &d.StartedAt, &completed, &d.Model, &d.Scenario, &d.MasterSeed,
 		&d.ExperimentType, &cfg, &pol, &agents, &dur, &d.ProgramVersion, &d.Host, &d.ConfigHash,
-		&d.ProgramCommit, &d.LLMCalls, &d.PromptTokens, &d.CompletionTokens, &lastSeen)
+		&d.ProgramCommit, &d.SweepID, &d.LLMCalls, &d.PromptTokens, &d.CompletionTokens, &lastSeen)
 	if err != nil {
 		return err
 	}
@@ -216,6 +219,10 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ExperimentSummary
 			where = append(where, "experiment_name = ?")
 		}
 		args = append(args, opts.Name)
+	}
+	if opts.Sweep != "" {
+		where = append(where, "sweep_id = ?")
+		args = append(args, opts.Sweep)
 	}
 	if opts.Model != "" {
 		where = append(where, "model = ?")

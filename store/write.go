@@ -383,7 +383,7 @@ func ts(t time.Time) driver.Value { return t.UTC() }
 func startedRow(rec schema.Record) ([]driver.Value, error) {
 	r := rec.(*schema.ExperimentStarted)
 	return []driver.Value{r.ExpID, r.Name, r.Type, jsonValue(r.Config), r.MasterSeed, r.Scenario, r.Model,
-		ts(r.StartedAt), r.ProgramVersion, r.Host, r.ConfigHash, nullString(r.ProgramCommit), r.ExpID}, nil
+		ts(r.StartedAt), r.ProgramVersion, r.Host, r.ConfigHash, nullString(r.ProgramCommit), r.ExpID, nullString(r.SweepID)}, nil
 }
 
 func completedRow(rec schema.Record) ([]driver.Value, error) {

@@ -125,7 +125,7 @@ func intParam(r *http.Request, name string) (int, error) {
 // listOptions reads the runs filter: name, status, model, hash, sort, limit.
 func listOptions(r *http.Request) (store.ListOptions, error) {
 	q := r.URL.Query()
-	o := store.ListOptions{Name: q.Get("name"), Status: q.Get("status"), Model: q.Get("model"), ConfigHash: q.Get("hash"),
+	o := store.ListOptions{Name: q.Get("name"), Status: q.Get("status"), Model: q.Get("model"), ConfigHash: q.Get("hash"), Sweep: q.Get("sweep"),
 		Sort: q.Get("sort"), Limit: 500}
 	switch o.Status {
 	case "", schema.StatusRunning, schema.StatusLost, schema.StatusCompleted, schema.StatusFailed, schema.StatusInterrupted:

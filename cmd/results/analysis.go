@@ -14,27 +14,30 @@ import (
 // runSelection is how chart and compare name their runs: ids, or every run
 // of a name or a config hash.
 type runSelection struct {
-	Name string
-	Hash string
+	Name  string
+	Hash  string
+	Sweep string
 }
 
 func (s *runSelection) registerSelection(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.Name, "name", "", "every run of this experiment name (or glob)")
 	cmd.Flags().StringVar(&s.Hash, "hash", "", "every run whose config hash starts with this")
+	cmd.Flags().StringVar(&s.Sweep, "sweep", "", "every run of this sweep (runner sweep)")
 }
 
 // load resolves the selection and loads the runs, oldest first.
 func (s *runSelection) load(ctx context.Context, r store.Reader, ids []string) ([]*analysis.Run, error) {
-	if len(ids) > 0 && (s.Name != "" || s.Hash != "") || len(ids) == 0 && s.Name == "" && s.Hash == "" {
-		return nil, usagef("name the runs: IDs, or --name NAME or --hash HASH")
+	filtered := s.Name != "" || s.Hash != "" || s.Sweep != ""
+	if len(ids) > 0 && filtered || len(ids) == 0 && !filtered {
+		return nil, usagef("name the runs: IDs, or --name NAME, --hash HASH or --sweep ID")
 	}
 	if len(ids) == 0 {
-		list, err := r.List(ctx, store.ListOptions{Name: s.Name, ConfigHash: s.Hash, Sort: "started_at"})
+		list, err := r.List(ctx, store.ListOptions{Name: s.Name, ConfigHash: s.Hash, Sweep: s.Sweep, Sort: "started_at"})
 		if err != nil {
 			return nil, err
 		}
 		if len(list) == 0 {
-			return nil, usagef("no runs match --name %q --hash %q (see `results list`)", s.Name, s.Hash)
+			return nil, usagef("no runs match --name %q --hash %q --sweep %q (see `results list`)", s.Name, s.Hash, s.Sweep)
 		}
 		for _, e := range list {
 			ids = append(ids, e.ExperimentID)

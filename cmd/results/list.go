@@ -17,6 +17,7 @@ import (
 type ListCommand struct {
 	dbOptions
 	Name   string
+	Sweep  string
 	Status string
 	Sort   string
 	Limit  int
@@ -34,6 +35,7 @@ func (c *ListCommand) command() *cobra.Command {
 	c.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.Name, "name", "", "experiment name (exact, or a glob with * and ?)")
+	f.StringVar(&c.Sweep, "sweep", "", "only the runs of this sweep (runner sweep)")
 	f.StringVar(&c.Status, "status", "", "running, lost (no sign of life for SIMCASH_LOST_AFTER, default 1m), completed, failed or interrupted")
 	f.StringVar(&c.Sort, "sort", "-started_at", "sort key, '-' prefix for descending: "+strings.Join(store.SortKeys, ", "))
 	f.IntVar(&c.Limit, "limit", 100, "maximum number of experiments, 0 for all")
@@ -42,7 +44,7 @@ func (c *ListCommand) command() *cobra.Command {
 
 // Run prints the matching experiments to w.
 func (c *ListCommand) Run(ctx context.Context, w io.Writer) error {
-	opts := store.ListOptions{Name: c.Name, Status: c.Status, Sort: c.Sort, Limit: c.Limit}
+	opts := store.ListOptions{Name: c.Name, Sweep: c.Sweep, Status: c.Status, Sort: c.Sort, Limit: c.Limit}
 	if err := checkListOptions(opts); err != nil {
 		return err
 	}

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"simcash/store"
+	"simcash/sweep"
 )
 
 // TestLostRunAndMark: a runner waiting on a slow model stays running on its
@@ -230,5 +237,176 @@ func TestResumeKilledRun(t *testing.T) {
 			}
 		}
 		t.Errorf("%d iterations, want %d (at least 4)", len(gotIts), len(wantIts))
+	}
+}
+
+// startWorker starts `runner worker` and returns it with its stderr.
+func startWorker(t *testing.T, bin, dir string, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"worker"}, args...)...)
+	cmd.Dir, cmd.Env = dir, env
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, out
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSweepOnWorkers queues 12 jobs and one that cannot run, runs them on
+// three worker processes against one persister, and SIGKILLs a worker in
+// the middle of a job: every run is stored once and completed, the killed
+// job is resumed by another worker, and the broken job ends as failed after
+// its deliveries without blocking the others.
+func TestSweepOnWorkers(t *testing.T) {
+	b := binaries(t, "persister", "runner", "results")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "all.db")
+	p := startPersister(t, b["persister"], db)
+	env := childEnv("SIMCASH_NATS_URL="+p.url, "OPENAI_API_KEY=")
+	var llm *fakeLLM
+	llm = newFakeLLM(t, func(n int) (string, int, int) {
+		llm.mu.Lock()
+		prompt := strings.Join(llm.messages[n], "\n")
+		llm.mu.Unlock()
+		time.Sleep(60 * time.Millisecond)
+		sum := sha256.Sum256([]byte(prompt))
+		return policyAnswer(float64(sum[0]%6) / 10), 100, 20
+	})
+	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
+
+	out := mustProc(t, dir, env, b["runner"], "sweep", exp, "--seeds", "1-6", "--set", "convergence.max_iterations=4,5").stdout
+	m := regexp.MustCompile(`sweep (\S+): 12 jobs queued`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("sweep printed %q", out)
+	}
+	sweepID := m[1]
+	// A job whose scenario does not load fails on every delivery.
+	broken := sweep.Job{SweepID: sweepID, Index: 13, RunID: sweepID + "-13", Label: "broken",
+		Config: json.RawMessage(`{"name":"broken","scenario":"x.yaml","scenario_content":"agents: [","llm":{"model":"builtin:search"},"master_seed":1}`)}
+	nc, err := nats.Connect(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sweep.Submit(t.Context(), js, []sweep.Job{broken}); err != nil {
+		t.Fatal(err)
+	}
+
+	workerArgs := []string{"--ack-wait", "2s", "--max-deliveries", "3"}
+	var workers []*exec.Cmd
+	var logs []*syncBuffer
+	for range 3 {
+		w, log := startWorker(t, b["runner"], dir, env, workerArgs...)
+		workers, logs = append(workers, w), append(logs, log)
+	}
+	list := func() []store.ExperimentSummary {
+		t.Helper()
+		var l []store.ExperimentSummary
+		if err := json.Unmarshal([]byte(mustProc(t, dir, env, b["results"], "list", "--db", db, "--sweep", sweepID, "--format", "json", "--limit", "0").stdout), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	// Kill worker 0 once one of its jobs has stored an iteration.
+	deadline := time.Now().Add(time.Minute)
+	var cut []string // runs in progress at the kill
+	for cut == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker stored an iteration within a minute:\n%s", logs[0].String())
+		}
+		for _, r := range list() {
+			if r.Status == "running" && r.NumIterations >= 1 && strings.Contains(logs[0].String(), "run="+r.ExperimentID) &&
+				!strings.Contains(logs[0].String(), "job done\" sweep="+sweepID+" job="+strings.TrimPrefix(r.ExperimentID, sweepID+"-")+" ") {
+				cut = append(cut, r.ExperimentID)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := workers[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed worker 0 with %v in progress", cut)
+
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		l := list()
+		done, failed := 0, 0
+		for _, r := range l {
+			switch r.Status {
+			case "completed":
+				done++
+			case "failed":
+				failed++
+			}
+		}
+		if done == 12 && failed == 1 && len(l) == 13 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after two minutes: %d runs, %d completed, %d failed; want 13, 12, 1\n%s\n%s", len(l), done, failed, logs[1].String(), logs[2].String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	resumed := false
+	for _, id := range cut {
+		for _, log := range logs[1:] {
+			if regexp.MustCompile(`resuming ` + id + ` after iteration [1-9]`).MatchString(log.String()) {
+				resumed = true
+			}
+		}
+	}
+	if !resumed {
+		t.Errorf("no other worker resumed %v:\n%s\n%s", cut, logs[1].String(), logs[2].String())
+	}
+	show := mustProc(t, dir, env, b["results"], "show", sweepID+"-13", "--db", db).stdout
+	if !strings.Contains(show, "failed on 3 deliveries") || !strings.Contains(show, "recorded scenario") {
+		t.Errorf("the broken job's run:\n%s", show)
+	}
+	// Each run's iterations are complete and stored once (keys are unique;
+	// a gap would show as a missing number).
+	for _, r := range list() {
+		if r.Status != "completed" {
+			continue
+		}
+		var its []store.IterationRow
+		if err := json.Unmarshal([]byte(mustProc(t, dir, env, b["results"], "iterations", r.ExperimentID, "--db", db, "--format", "json").stdout), &its); err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range its {
+			if it.Iteration != i+1 {
+				t.Fatalf("%s: iteration %d at position %d", r.ExperimentID, it.Iteration, i+1)
+			}
+		}
+		if len(its) == 0 || len(its) != r.NumIterations {
+			t.Errorf("%s: %d iterations stored, completion says %d", r.ExperimentID, len(its), r.NumIterations)
+		}
+	}
+	cmp := mustProc(t, dir, env, b["results"], "compare", "--sweep", sweepID, "--group-by", "config", "--db", db).stdout
+	if strings.Count(cmp, "\nGroup ") != 3 { // max_iterations 4, 5, and the broken job's
+		t.Errorf("compare --sweep --group-by config:\n%s", cmp)
 	}
 }

@@ -61,7 +61,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newSimulateCommand(), newRunCommand(), newRerunCommand(), newResumeCommand(), newValidateCommand(), newListCommand())
+	root.AddCommand(newSimulateCommand(), newRunCommand(), newRerunCommand(), newResumeCommand(), newSweepCommand(), newWorkerCommand(), newValidateCommand(), newListCommand())
 	return root
 }
 

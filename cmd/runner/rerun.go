@@ -104,9 +104,19 @@ func recordedRun(ctx context.Context, r store.Reader, id string) (*experiment.Co
 	if err != nil {
 		return nil, nil, nil, usageError{fmt.Errorf("experiment %s: %w; run it again from its experiment file", id, err)}
 	}
+	scn, err := recordedScenario(cfg)
+	if err != nil {
+		return nil, nil, nil, usageError{fmt.Errorf("experiment %s: %w", id, err)}
+	}
+	return cfg, scn, d, nil
+}
+
+// recordedScenario loads the scenario text recorded in cfg and checks cfg
+// against it.
+func recordedScenario(cfg *experiment.Config) (*sim.Config, error) {
 	scn, warns, err := scenario.LoadBytes(cfg.Scenario, []byte(cfg.ScenarioContent), scenario.Options{})
 	if err != nil {
-		return nil, nil, nil, usageError{fmt.Errorf("recorded scenario of %s: %w", id, err)}
+		return nil, fmt.Errorf("recorded scenario: %w", err)
 	}
 	for _, w := range warns {
 		slog.Warn(w.Error())
@@ -116,7 +126,7 @@ func recordedRun(ctx context.Context, r store.Reader, id string) (*experiment.Co
 		ids[i] = a.ID
 	}
 	if err := cfg.Validate(ids); err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, err
 	}
-	return cfg, scn, d, nil
+	return scn, nil
 }
