@@ -127,8 +127,9 @@ type (
 const summarySelect = `
 SELECT * FROM (
 	SELECT e.experiment_id, e.experiment_name,
-		coalesce(c.status, CASE WHEN greatest(e.started_at, coalesce(ls.last_seen, e.started_at)) < ?::TIMESTAMPTZ
-			THEN 'lost' ELSE 'running' END) AS status,
+		CASE WHEN c.status IS NOT NULL AND NOT (c.status = 'interrupted' AND ls.last_seen > c.completed_at) THEN c.status
+			WHEN greatest(e.started_at, coalesce(ls.last_seen, e.started_at)) < ?::TIMESTAMPTZ THEN 'lost'
+			ELSE 'running' END AS status,
 		coalesce(c.num_iterations, (SELECT count(*) FROM iterations i WHERE i.experiment_id = e.experiment_id))::BIGINT AS num_iterations,
 		coalesce(c.converged, false) AS converged,
 		coalesce(c.convergence_reason, '') AS convergence_reason,
@@ -144,7 +145,8 @@ SELECT * FROM (
 	LEFT JOIN (
 		SELECT experiment_id, max(timestamp) AS last_seen FROM (
 			SELECT experiment_id, timestamp FROM events UNION ALL SELECT experiment_id, timestamp FROM heartbeats
-		) WHERE experiment_id IN (SELECT experiment_id FROM experiments EXCEPT SELECT experiment_id FROM experiment_completions)
+		) WHERE experiment_id IN (SELECT experiment_id FROM experiments
+			EXCEPT SELECT experiment_id FROM experiment_completions WHERE status <> 'interrupted')
 		GROUP BY experiment_id
 	) ls USING (experiment_id)
 	LEFT JOIN (

@@ -334,3 +334,49 @@ func TestLost(t *testing.T) {
 		t.Errorf("last seen %v, want the heartbeat's time", beating.LastSeen)
 	}
 }
+
+// TestResumedInterruptedRun: the completion of a resumed run replaces the
+// "interrupted" one, a late copy of that one changes nothing, and between
+// the two a run that shows life again is running.
+func TestResumedInterruptedRun(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	rs := experiment("r", "exp1", schema.StatusRunning, 2, t0)
+	stop := &schema.ExperimentCompleted{ExpID: "r", CompletedAt: t0.Add(time.Minute), Status: schema.StatusInterrupted,
+		ConvergenceReason: "interrupted", NumIterations: 2, FinalCost: 5, BestCost: 5, AgentFinalCosts: map[string]int64{}}
+	if _, err := s.WriteBatch(ctx, msgs(t, append(rs, stop))); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		d, err := s.Show(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Status
+	}
+	if st := status(); st != "interrupted" {
+		t.Fatalf("status %q, want interrupted", st)
+	}
+	resumed := &schema.Heartbeat{ExpID: "r", Beat: 9, Iteration: 3, Timestamp: t0.Add(2 * time.Minute)}
+	if _, err := s.WriteBatch(ctx, msgs(t, []schema.Record{resumed})); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(); st != "running" {
+		t.Fatalf("status %q after the resumed run's heartbeat, want running", st)
+	}
+	done := &schema.ExperimentCompleted{ExpID: "r", CompletedAt: t0.Add(3 * time.Minute), Status: schema.StatusCompleted,
+		ConvergenceReason: "max_iterations", NumIterations: 4, FinalCost: 3, BestCost: 3, AgentFinalCosts: map[string]int64{}}
+	if _, err := s.WriteBatch(ctx, msgs(t, []schema.Record{done})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteBatch(ctx, msgs(t, []schema.Record{stop})); err != nil { // redelivered late
+		t.Fatal(err)
+	}
+	d, err := s.Show(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != "completed" || d.NumIterations != 4 || *d.FinalCost != 3 {
+		t.Errorf("after the resumed run's completion: %s, %d iterations, final %d", d.Status, d.NumIterations, *d.FinalCost)
+	}
+}

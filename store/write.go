@@ -317,7 +317,7 @@ func (s *Store) appendRows(ctx context.Context, conn *sql.Conn, tableName string
 	}
 	err := rawConn(conn, func(dc driver.Conn) error {
 		a, err := duckdb.NewTableAppender(dc,
-			`INSERT INTO `+tableName+` SELECT * FROM appended_data ON CONFLICT DO NOTHING`,
+			`INSERT INTO `+tableName+` SELECT * FROM appended_data `+onConflict(tableName),
 			"", "", tableName, nil)
 		if err != nil {
 			return err
@@ -332,6 +332,21 @@ func (s *Store) appendRows(ctx context.Context, conn *sql.Conn, tableName string
 		return 0, err
 	}
 	return int(after - before), nil
+}
+
+// onConflict is what a row whose key is stored already does: nothing, so
+// a redelivered record is a no-op; except that the completion of a resumed
+// run replaces the "interrupted" one its earlier process recorded.
+func onConflict(table string) string {
+	if table != schema.TableCompletions {
+		return "ON CONFLICT DO NOTHING"
+	}
+	return `ON CONFLICT (experiment_id) DO UPDATE SET completed_at = excluded.completed_at, status = excluded.status,
+		converged = excluded.converged, convergence_reason = excluded.convergence_reason,
+		num_iterations = excluded.num_iterations, final_cost = excluded.final_cost, best_cost = excluded.best_cost,
+		final_policies = excluded.final_policies, agent_final_costs = excluded.agent_final_costs,
+		total_duration_seconds = excluded.total_duration_seconds
+	WHERE experiment_completions.status = 'interrupted' AND excluded.status <> 'interrupted'`
 }
 
 // decode is schema.Decode plus the checks DuckDB would otherwise fail the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"simcash/schema"
 	"simcash/store"
 	"simcash/sweep"
 )
@@ -408,5 +410,76 @@ func TestSweepOnWorkers(t *testing.T) {
 	cmp := mustProc(t, dir, env, b["results"], "compare", "--sweep", sweepID, "--group-by", "config", "--db", db).stdout
 	if strings.Count(cmp, "\nGroup ") != 3 { // max_iterations 4, 5, and the broken job's
 		t.Errorf("compare --sweep --group-by config:\n%s", cmp)
+	}
+}
+
+// promptHashLLM is a scripted model whose answers depend only on the prompt;
+// hold, when set, is called first with the request number (to interrupt a
+// run at a chosen call).
+func promptHashLLM(t *testing.T, hold func(n int)) *fakeLLM {
+	var llm *fakeLLM
+	llm = newFakeLLM(t, func(n int) (string, int, int) {
+		if hold != nil {
+			hold(n)
+		}
+		llm.mu.Lock()
+		prompt := strings.Join(llm.messages[n], "\n")
+		llm.mu.Unlock()
+		sum := sha256.Sum256([]byte(prompt))
+		return policyAnswer(float64(sum[0]%6) / 10), 100, 20
+	})
+	return llm
+}
+
+// TestInterruptedRunResumes: Ctrl-C (a cancelled context) records the run
+// as interrupted, exits 130 and says how to resume; `runner resume` then
+// completes it with the iterations and evaluations of an uninterrupted run.
+func TestInterruptedRunResumes(t *testing.T) {
+	dir := t.TempDir()
+	ref := promptHashLLM(t, nil)
+	refDB := filepath.Join(dir, "ref.db")
+	mustRun(t, "run", llmExperiment(t, t.TempDir(), ref.srv.URL+"/v1/"), "--db", refDB, "--quiet", "--max-iterations", "6")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	llm := promptHashLLM(t, func(n int) {
+		if n == 5 { // in iteration 3
+			cancel()
+		}
+	})
+	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
+	db := filepath.Join(dir, "all.db")
+	if code := runRunner(t, ctx, "run", exp, "--db", db, "--quiet", "--max-iterations", "6", "--model-calls", "1"); code != 130 {
+		t.Fatalf("interrupted run exited %d, want 130", code)
+	}
+	st := openStore(t, db)
+	d := onlyExperiment(t, st)
+	st.Close()
+	if d.Status != schema.StatusInterrupted || d.NumIterations >= 6 {
+		t.Fatalf("stored %s after %d iterations, want interrupted early", d.Status, d.NumIterations)
+	}
+	if code := runRunner(t, t.Context(), "resume", d.ExperimentID, "--from", db, "--quiet"); code != 0 {
+		t.Fatalf("resume exited %d", code)
+	}
+	load := func(path string) (string, []store.IterationRow, []store.EvaluationRow) {
+		st := openStore(t, path)
+		defer st.Close()
+		d := onlyExperiment(t, st)
+		its, _ := st.Iterations(t.Context(), d.ExperimentID)
+		evs, _ := st.Evaluations(t.Context(), d.ExperimentID, store.EvalFilter{})
+		for i := range its {
+			its[i].ExpID, its[i].Timestamp = "", time.Time{}
+		}
+		for i := range evs {
+			evs[i].ExpID, evs[i].Timestamp = "", time.Time{}
+		}
+		return d.Status, its, evs
+	}
+	status, gotIts, gotEvs := load(db)
+	_, wantIts, wantEvs := load(refDB)
+	bg, _ := json.Marshal([]any{gotIts, gotEvs})
+	bw, _ := json.Marshal([]any{wantIts, wantEvs})
+	if status != schema.StatusCompleted || string(bg) != string(bw) {
+		t.Errorf("after resume: %s; records equal to the uninterrupted run's: %v\n got %s\nwant %s", status, string(bg) == string(bw), bg, bw)
 	}
 }

@@ -42,6 +42,10 @@ func execute(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
+	var stopped interrupted
+	if errors.As(err, &stopped) {
+		return 130 // as a shell reports a process ended by SIGINT
+	}
 	fmt.Fprintln(os.Stderr, "runner:", err)
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {

@@ -22,9 +22,9 @@ func newResumeCommand() *cobra.Command {
 	c := &resumeCommand{}
 	cmd := &cobra.Command{
 		Use:   "resume ID",
-		Short: "Continue a run whose process died, from its last stored iteration",
-		Long: `Continue run ID, which stopped without ending (results list shows it running or
-lost: its process was killed, its machine died), from its last stored iteration: same
+		Short: "Continue a run that was interrupted or whose process died, from its last stored iteration",
+		Long: `Continue run ID, which stopped before its end (results list shows it interrupted,
+running or lost: Ctrl-C, a killed process, a dead machine), from its last stored iteration: same
 id, policies, optimizer history, convergence state and seeds, rebuilt from its records.
 An unfinished iteration is run again and its records, stored once, carry on without
 duplicates or gaps. With a deterministic optimizer the result equals a run that never
@@ -69,9 +69,7 @@ func (c *resumeCommand) Run(ctx context.Context, stdout, stderr io.Writer, id st
 // checkpoint reads what a resume rebuilds the run from.
 func checkpoint(ctx context.Context, r store.Reader, d *store.ExperimentDetail) (*experiment.Checkpoint, error) {
 	switch d.Status {
-	case schema.StatusRunning, schema.StatusLost:
-	case schema.StatusInterrupted:
-		return nil, userErr("run %s was interrupted and recorded as such; resuming an interrupted run is not supported yet: use 'runner rerun %s'", d.ExperimentID, d.ExperimentID)
+	case schema.StatusRunning, schema.StatusLost, schema.StatusInterrupted:
 	default:
 		return nil, userErr("run %s has ended (%s): nothing to resume", d.ExperimentID, d.Status)
 	}

@@ -21,6 +21,7 @@ import (
 	"simcash/optimizer/llmopt"
 	"simcash/optimizer/search"
 	"simcash/scenario"
+	"simcash/schema"
 	"simcash/sim"
 )
 
@@ -184,11 +185,23 @@ func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg 
 	if out != nil {
 		out.WriteSummary(stdout, where)
 	}
+	if out != nil && out.Status == schema.StatusInterrupted {
+		if from := orDefault(db, cfg.DatabasePath()); from != "" {
+			fmt.Fprintf(stderr, "interrupted: continue it with\n  runner resume %s --from %s\n", out.ExperimentID, from)
+		}
+		return interrupted{runErr}
+	}
 	if runErr != nil {
 		return runErr
 	}
 	return closeErr
 }
+
+// interrupted is a run stopped by SIGINT/SIGTERM: exit status 130.
+type interrupted struct{ err error }
+
+func (e interrupted) Error() string { return "run interrupted" }
+func (e interrupted) Unwrap() error { return e.err }
 
 // openSink decides where records go (see the command's help).
 func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config, db string) (experiment.Sink, string, func() error, error) {
