@@ -42,7 +42,7 @@ func TestDeployFiles(t *testing.T) {
 	if cmd := c.Services["persister"].Command; len(cmd) == 0 || cmd[0] != "persister" {
 		t.Errorf("compose persister command %v", cmd)
 	}
-	for unit, bin := range map[string]string{"simcash-persister.service": "persister", "simcash-runner@.service": "runner"} {
+	for unit, bin := range map[string]string{"simcash-persister.service": "persister", "simcash-runner@.service": "runner", "simcash-worker@.service": "runner"} {
 		b, err := os.ReadFile(filepath.Join("..", "deploy", "systemd", unit))
 		if err != nil {
 			t.Fatal(err)
