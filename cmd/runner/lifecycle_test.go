@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/json"
 	"os/exec"
@@ -127,20 +128,34 @@ func TestLostRunAndMark(t *testing.T) {
 // an uninterrupted run of the same seed against the same scripted model
 // (whose answers depend only on the prompt).
 func TestResumeKilledRun(t *testing.T) {
-	b := binaries(t, "persister", "runner", "results")
-	dir := t.TempDir()
-	var llm *fakeLLM
-	llm = newFakeLLM(t, func(n int) (string, int, int) {
-		llm.mu.Lock()
-		prompt := strings.Join(llm.messages[n], "\n")
-		llm.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
-		sum := sha256.Sum256([]byte(prompt))
-		return policyAnswer(float64(sum[0]%6) / 10), 100 + int(sum[1]), 20
+	t.Run("scripted model", func(t *testing.T) {
+		dir := t.TempDir()
+		var llm *fakeLLM
+		llm = newFakeLLM(t, func(n int) (string, int, int) {
+			llm.mu.Lock()
+			prompt := strings.Join(llm.messages[n], "\n")
+			llm.mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			sum := sha256.Sum256([]byte(prompt))
+			return policyAnswer(float64(sum[0]%6) / 10), 100 + int(sum[1]), 20
+		})
+		resumeKilled(t, dir, llmExperiment(t, dir, llm.srv.URL+"/v1/"), "8", 3)
 	})
-	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
-	const iters = "8"
+	t.Run("builtin:search", func(t *testing.T) {
+		// exp2 with enough bootstrap samples that an iteration takes a while.
+		dir := t.TempDir()
+		exp := writeExperiment(t, dir, testdataPath(t, "experiments/exp2.yaml"),
+			"scenario: ../scenarios/exp2.yaml", fmt.Sprintf("scenario: %q", testdataPath(t, "scenarios/exp2.yaml")),
+			"num_samples: 50", "num_samples: 10000")
+		resumeKilled(t, dir, exp, "6", 2)
+	})
+}
 
+// resumeKilled runs exp (iters iterations) uninterrupted as the reference,
+// then in a runner process that is SIGKILLed once minIters iterations are
+// stored, resumes it, and compares the stored iterations and evaluations.
+func resumeKilled(t *testing.T, dir, exp, iters string, minIters int) {
+	b := binaries(t, "persister", "runner", "results")
 	refDB := filepath.Join(dir, "ref.db")
 	mustRun(t, "run", exp, "--db", refDB, "--quiet", "--max-iterations", iters)
 
@@ -164,12 +179,12 @@ func TestResumeKilledRun(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	var id string
 	for {
-		if l := list(); len(l) == 1 && l[0].NumIterations >= 3 {
+		if l := list(); len(l) == 1 && l[0].NumIterations >= minIters {
 			id = l[0].ExperimentID
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the runner stored no 3 iterations within a minute")
+			t.Fatalf("the runner stored no %d iterations within a minute", minIters)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -231,14 +246,14 @@ func TestResumeKilledRun(t *testing.T) {
 		t.Errorf("the kill came after all %d iterations were stored: nothing was resumed", cut.NumIterations)
 	}
 	t.Logf("killed after %d stored iterations; the run has %d", cut.NumIterations, len(wantIts))
-	if len(wantIts) < 4 || len(gotIts) != len(wantIts) || string(bw) != string(bg) {
+	if len(wantIts) <= minIters || len(gotIts) != len(wantIts) || string(bw) != string(bg) {
 		for i := range min(len(bw), len(bg)) {
 			if bw[i] != bg[i] {
 				t.Errorf("the resumed run's records differ from the uninterrupted run's at byte %d:\n got ...%s\nwant ...%s", i, bg[max(0, i-300):min(len(bg), i+200)], bw[max(0, i-300):min(len(bw), i+200)])
 				break
 			}
 		}
-		t.Errorf("%d iterations, want %d (at least 4)", len(gotIts), len(wantIts))
+		t.Errorf("%d iterations, want %d (more than %d)", len(gotIts), len(wantIts), minIters)
 	}
 }
 
