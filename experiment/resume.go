@@ -162,3 +162,32 @@ func historyEntry(e *schema.PolicyEvaluation) (optimizer.HistoryEntry, bool, err
 	h.Policy, h.Params, h.Accepted = slices.Clone(p.JSON()), p.Params(), e.Accepted
 	return h, true, nil
 }
+
+// CheckpointFrom gathers the records of run id (in publication order, as a
+// stream returns them) into a Checkpoint, keeping the first copy of each
+// record as the store does. It also returns the run's completion, if it
+// has one (then there is nothing to resume).
+func CheckpointFrom(id string, recs []schema.Record) (*Checkpoint, *schema.ExperimentCompleted) {
+	cp := &Checkpoint{ID: id}
+	var done *schema.ExperimentCompleted
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.ExperimentID() != id || seen[schema.MsgID(r)] {
+			continue
+		}
+		seen[schema.MsgID(r)] = true
+		switch v := r.(type) {
+		case *schema.ExperimentStarted:
+			cp.StartedAt = v.StartedAt
+		case *schema.Iteration:
+			cp.Iterations = append(cp.Iterations, *v)
+		case *schema.PolicyEvaluation:
+			cp.Evaluations = append(cp.Evaluations, *v)
+		case *schema.Event:
+			cp.Events = append(cp.Events, *v)
+		case *schema.ExperimentCompleted:
+			done = v
+		}
+	}
+	return cp, done
+}

@@ -60,19 +60,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 		all := full.Sink.(*Memory).Records
 		want := keyed(t, all)
 		for _, cut := range []int{3, len(all) / 3, len(all) / 2, len(all) - 5} {
-			cp := &Checkpoint{ID: "run-1"}
-			for _, r := range all[:cut] {
-				switch v := r.(type) {
-				case *schema.ExperimentStarted:
-					cp.StartedAt = v.StartedAt
-				case *schema.Iteration:
-					cp.Iterations = append(cp.Iterations, *v)
-				case *schema.PolicyEvaluation:
-					cp.Evaluations = append(cp.Evaluations, *v)
-				case *schema.Event:
-					cp.Events = append(cp.Events, *v)
-				}
-			}
+			cp, _ := CheckpointFrom("run-1", all[:cut])
 			r := loadExperiment(t, path)
 			r.Config.Convergence.MaxIterations = 8
 			r.Resume = cp

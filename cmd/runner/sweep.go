@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"simcash/bus"
@@ -94,21 +96,11 @@ func (c *sweepCommand) Run(ctx context.Context, w io.Writer, path string) error 
 	if bc.URL == "" {
 		return userErr("a sweep goes to a bus that workers share: set SIMCASH_NATS_URL (e.g. to the URL 'persister --listen' prints)")
 	}
-	nc, err := bus.Connect(ctx, bc)
+	nc, js, err := sweepBus(ctx, bc)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", bc.URL, err)
+		return err
 	}
 	defer nc.Close()
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
-	if _, err := bus.EnsureStream(ctx, js, bc.StreamReplicas); err != nil {
-		return err
-	}
-	if _, err := sweep.EnsureStream(ctx, js, bc.StreamReplicas); err != nil {
-		return err
-	}
 	if err := sweep.Submit(ctx, js, jobs); err != nil {
 		return err
 	}
@@ -129,4 +121,25 @@ func jobExperiment(j sweep.Job) (*experiment.Config, *sim.Config, error) {
 		return nil, nil, err
 	}
 	return cfg, scn, nil
+}
+
+// sweepBus connects to the bus and makes sure both the record stream and
+// the job stream exist.
+func sweepBus(ctx context.Context, bc bus.Config) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := bus.Connect(ctx, bc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", bc.URL, err)
+	}
+	js, err := bus.NewJetStream(nc)
+	if err == nil {
+		_, err = bus.EnsureStream(ctx, js, bc.StreamReplicas)
+	}
+	if err == nil {
+		_, err = sweep.EnsureStream(ctx, js, bc.StreamReplicas)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }

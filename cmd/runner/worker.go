@@ -65,21 +65,11 @@ func (c *workerCommand) Run(ctx context.Context) error {
 		return userErr("a worker takes its jobs from a bus: set SIMCASH_NATS_URL")
 	}
 	bc.Name = "simcash-worker"
-	nc, err := bus.Connect(ctx, bc)
+	nc, js, err := sweepBus(ctx, bc)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", bc.URL, err)
+		return err
 	}
 	defer nc.Drain()
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
-	if _, err := bus.EnsureStream(ctx, js, bc.StreamReplicas); err != nil {
-		return err
-	}
-	if _, err := sweep.EnsureStream(ctx, js, bc.StreamReplicas); err != nil {
-		return err
-	}
 	beat, err := heartbeatInterval()
 	if err != nil {
 		return err
@@ -109,23 +99,11 @@ func (c *workerCommand) runJob(ctx context.Context, js jetstream.JetStream, pub 
 	if err != nil {
 		return err
 	}
-	cp := &experiment.Checkpoint{ID: job.RunID}
-	for _, r := range recs {
-		switch v := r.(type) {
-		case *schema.ExperimentStarted:
-			cp.StartedAt = v.StartedAt
-		case *schema.Iteration:
-			cp.Iterations = append(cp.Iterations, *v)
-		case *schema.PolicyEvaluation:
-			cp.Evaluations = append(cp.Evaluations, *v)
-		case *schema.Event:
-			cp.Events = append(cp.Events, *v)
-		case *schema.ExperimentCompleted:
-			log.Info("worker: the job's run has ended already", "run", job.RunID, "status", v.Status)
-			return nil
-		}
+	cp, done := experiment.CheckpointFrom(job.RunID, recs)
+	if done != nil {
+		log.Info("worker: the job's run has ended already", "run", job.RunID, "status", done.Status)
+		return nil
 	}
-	cp.Iterations, cp.Evaluations, cp.Events = firstCopies(cp.Iterations), firstCopies(cp.Evaluations), firstCopies(cp.Events)
 	opt, err := newOptimizer(cfg)
 	if err != nil {
 		return err
@@ -146,23 +124,6 @@ func (c *workerCommand) runJob(ctx context.Context, js jetstream.JetStream, pub 
 		err = errors.New(out.Reason)
 	}
 	return err
-}
-
-// firstCopies keeps the first copy of each record, as the store does.
-func firstCopies[T any, P interface {
-	*T
-	schema.Record
-}](rs []T) []T {
-	seen := map[string]bool{}
-	var out []T
-	for i := range rs {
-		id := schema.MsgID(P(&rs[i]))
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, rs[i])
-		}
-	}
-	return out
 }
 
 // failJob records a job's run as failed for good: its start (if it never
