@@ -1,6 +1,9 @@
 // Command results reads experiment results from the DuckDB database the
 // persister writes: list, show, iterations, events and evaluations, as
-// tables for people or JSON/CSV for programs.
+// tables for people or JSON/CSV for programs; charts, comparisons, replays
+// and audits, policy diffs, read-only SQL and Parquet/CSV export (package
+// analysis); a web dashboard (serve, package web); and mark, which records
+// how a lost run ended.
 //
 // It opens the database read-only. While a persister holds the file (DuckDB
 // allows no reader beside a writer) it asks that persister instead.

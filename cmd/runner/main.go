@@ -4,6 +4,10 @@
 //	runner validate EXPERIMENT.yaml check an experiment file and its scenario
 //	runner list [DIR]               list experiment files
 //	runner simulate SCENARIO.yaml   run one simulation and print its costs
+//	runner rerun ID                 run a stored experiment again from the database
+//	runner resume ID                continue an interrupted or lost run
+//	runner sweep EXPERIMENT.yaml    queue runs over seeds, models and config values
+//	runner worker                   run queued sweep jobs
 package main
 
 import (
