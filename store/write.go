@@ -133,6 +133,11 @@ func prepare(msgs []Message) (batch, BatchResult) {
 	for _, m := range msgs {
 		r, err := decode(m.Data)
 		var row []driver.Value
+		if err == nil && m.Subject != "" && m.Subject != schema.Subject(r) {
+			// Subject permissions are per experiment: a record must not
+			// reach another experiment's rows through its own subject.
+			err = fmt.Errorf("%w: published on %s, but the record belongs on %s", schema.ErrInvalid, m.Subject, schema.Subject(r))
+		}
 		if err == nil {
 			row, err = rowFor(r)
 		}

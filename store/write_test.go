@@ -83,6 +83,8 @@ func TestWriteBatchDeadLetters(t *testing.T) {
 		{"simcash.e1.iteration", `{"v":1,"kind":"iteration","experiment_id":"e1","data":{"iteration":9}}`, schema.ErrMissingKey},
 		{"simcash.e1.event.x", "{\"v\":1,\"kind\":\"event\",\"experiment_id\":\"e1\",\"key\":\"9\",\"data\":{\"seq\":9,\"event_type\":\"x\",\"data\":\"\xff\"}}", schema.ErrMalformed},
 		{"simcash.e1.iteration", `{"v":1,"kind":"iteration","experiment_id":"e1","key":"3000000000","data":{"iteration":3000000000}}`, schema.ErrInvalid},
+		// A valid record of e1 published on another experiment's subject.
+		{"simcash.hostile-1.iteration", `{"v":1,"kind":"iteration","experiment_id":"e1","key":"9","data":{"iteration":9,"total_cost":1,"timestamp":"2026-01-01T00:00:00Z"}}`, schema.ErrInvalid},
 	}
 	batch := append([]Message{}, good[:2]...)
 	for _, b := range bad {
@@ -123,7 +125,13 @@ func TestWriteBatchDeadLetters(t *testing.T) {
 			t.Errorf("dead letter %q not stored with its raw bytes", b.data)
 			continue
 		}
-		_, decodeErr := decode([]byte(b.data))
+		r, decodeErr := decode([]byte(b.data))
+		if decodeErr == nil && schema.Subject(r) != b.subject {
+			if !strings.Contains(reason, "published on "+b.subject) {
+				t.Errorf("reason %q, want the subject mismatch", reason)
+			}
+			continue
+		}
 		if decodeErr == nil {
 			_, decodeErr = rowFor(mustDecode(t, b.data))
 		}
