@@ -305,7 +305,7 @@ func TestSweepOnWorkers(t *testing.T) {
 		llm.mu.Lock()
 		prompt := strings.Join(llm.messages[n], "\n")
 		llm.mu.Unlock()
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // slow enough that a job is still running when the test kills its worker
 		sum := sha256.Sum256([]byte(prompt))
 		return policyAnswer(float64(sum[0]%6) / 10), 100, 20
 	})
