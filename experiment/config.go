@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -568,7 +569,9 @@ func (c *Config) ResolvedJSON() json.RawMessage {
 		*Config
 		Output *OutputConfig `json:"output,omitempty"`
 	}
-	r := resolved{Config: c}
+	cp := *c
+	cp.LLM.BaseURL = RedactURL(c.LLM.BaseURL) // stored and published: no secrets
+	r := resolved{Config: &cp}
 	if c.HasOutput {
 		r.Output = &c.Output
 	}
@@ -649,4 +652,36 @@ func FromRecorded(raw json.RawMessage) (*Config, error) {
 	c.File = "recorded config of " + c.Name
 	c.ScenarioPath = c.Scenario
 	return c, nil
+}
+
+// secretParams are query parameters that carry credentials.
+var secretParams = []string{"key", "api_key", "apikey", "api-key", "token", "access_token", "password", "secret", "sig"}
+
+// RedactURL masks the password of a URL's user info and the values of
+// query parameters that carry credentials, so the URL can be stored,
+// published and shown. Text that is not a URL is returned as it is.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || s == "" {
+		return s
+	}
+	changed := false
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			changed = true
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if slices.Contains(secretParams, strings.ToLower(k)) {
+			q.Set(k, "REDACTED")
+			changed = true
+		}
+	}
+	if !changed {
+		return s
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

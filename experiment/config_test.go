@@ -361,3 +361,21 @@ func TestProjectExperiments(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                      "",
+		"http://localhost:8000/v1":              "http://localhost:8000/v1",
+		"https://user:s3cret@llm.example/v1":    "https://user:REDACTED@llm.example/v1",
+		"https://llm.example/v1?api_key=s3cret": "https://llm.example/v1?api_key=REDACTED",
+		"https://llm.example/v1?Token=a&x=1":    "https://llm.example/v1?Token=REDACTED&x=1",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := &Config{LLM: LLMConfig{BaseURL: "https://u:pw@h/v1"}}
+	if strings.Contains(string(c.ResolvedJSON()), "pw") || c.LLM.BaseURL != "https://u:pw@h/v1" {
+		t.Errorf("ResolvedJSON %s; the config's own URL must stay usable: %s", c.ResolvedJSON(), c.LLM.BaseURL)
+	}
+}

@@ -188,3 +188,20 @@ func FuzzIterRange(f *testing.F) {
 		}
 	})
 }
+
+// TestHostileNamesPrintAsText: a stored name with terminal escapes prints
+// escaped in list and show.
+func TestHostileNamesPrintAsText(t *testing.T) {
+	hostile := "evil\x1b[2J\x1b[31mred\r\nline\u202e"
+	db := writeDB(t, "hostile.db", []schema.Record{&schema.ExperimentStarted{ExpID: "evil-1", Name: hostile, Type: "generic",
+		Config: json.RawMessage(`{}`), Scenario: hostile, Model: hostile, StartedAt: t0, ProgramVersion: hostile, Host: "h", ConfigHash: "c"}})
+	for _, args := range [][]string{{"list"}, {"show", "evil-1"}} {
+		out, errOut, code := runCmd(t, append(args, "--db", db)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		if strings.ContainsAny(out, "\x1b\r\u202e") || !strings.Contains(out, `evil\u001b[2J`) {
+			t.Errorf("results %v prints the name raw:\n%q", args, out)
+		}
+	}
+}

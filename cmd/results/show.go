@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"simcash/analysis"
 	"simcash/store"
 )
 
@@ -57,15 +58,16 @@ func (c *ShowCommand) Run(ctx context.Context, w io.Writer, id string) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range showFields(d, true) {
-		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+		// Stored text may hold terminal escapes: print it as text.
+		fmt.Fprintf(tw, "%s:\t%s\n", analysis.Printable(f[0]), analysis.Printable(f[1]))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	cfg, scn := splitScenario(d.Config)
-	fmt.Fprintf(w, "\nFinal policies:\n%s\nConfig:\n%s\n", indentJSON(d.FinalPolicies), indentJSON(cfg))
+	fmt.Fprintf(w, "\nFinal policies:\n%s\nConfig:\n%s\n", printableLines(indentJSON(d.FinalPolicies)), printableLines(indentJSON(cfg)))
 	if scn != "" {
-		fmt.Fprintf(w, "\nScenario (%s, as recorded):\n%s", d.Scenario, indentText(scn))
+		fmt.Fprintf(w, "\nScenario (%s, as recorded):\n%s", analysis.Printable(d.Scenario), printableLines(indentText(scn)))
 	}
 	return nil
 }
@@ -185,4 +187,16 @@ func splitScenario(cfg json.RawMessage) (json.RawMessage, string) {
 func indentText(s string) string {
 	lines := strings.SplitAfter(strings.TrimRight(s, "\n"), "\n")
 	return "  " + strings.Join(lines, "  ") + "\n"
+}
+
+// printableLines escapes each line of s but keeps its line breaks.
+func printableLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		lines[i] = analysis.Printable(strings.TrimSuffix(l, "\n"))
+		if strings.HasSuffix(l, "\n") {
+			lines[i] += "\n"
+		}
+	}
+	return strings.Join(lines, "")
 }
