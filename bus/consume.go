@@ -120,11 +120,10 @@ func Consume(ctx context.Context, js jetstream.JetStream, o ConsumerOptions, h B
 }
 
 type consumer struct {
-	js      jetstream.JetStream
-	o       ConsumerOptions
-	h       BatchHandler
-	log     *slog.Logger
-	started bool
+	js  jetstream.JetStream
+	o   ConsumerOptions
+	h   BatchHandler
+	log *slog.Logger
 }
 
 func (c *consumer) run(ctx context.Context) error {
@@ -134,10 +133,11 @@ func (c *consumer) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s on stream %s: %w", c.o.Durable, StreamName, err)
 	}
-	if !c.started {
-		c.redeliverOrphans(ctx, cons)
-	}
-	c.started = true
+	// At start, what is pending belongs to a crashed predecessor; after an
+	// interruption (a server restart), to acks lost on the way. Either
+	// way nothing of it is being handled here: have it redelivered now
+	// (duplicates are no-ops) rather than after the ack wait.
+	c.redeliverOrphans(ctx, cons)
 	it, err := cons.Messages(
 		// Read ahead two batches while one commits, but never buffer more
 		// than 64 MiB (that is still above any message's maximum size).
@@ -247,6 +247,12 @@ func (c *consumer) checkStalled(ctx context.Context, cons jetstream.Consumer) er
 	if info.NumPending > 0 && info.NumWaiting == 0 {
 		return fmt.Errorf("consumer %s stalled with %d messages pending and no pull request", c.o.Durable, info.NumPending)
 	}
+	if info.NumAckPending > 0 {
+		// Idle, so nothing is being handled here: these acks were lost (a
+		// server restart). Have the messages redelivered now; storing
+		// them again is a no-op. Otherwise they would wait out AckWait.
+		c.redeliverOrphans(ctx, cons)
+	}
 	return nil
 }
 
@@ -327,5 +333,5 @@ func (c *consumer) redeliverOrphans(ctx context.Context, cons jetstream.Consumer
 		c.log.Info("unacked messages will be redelivered after the ack wait", "durable", c.o.Durable, "pending", info.NumAckPending, "ack_wait", c.o.AckWait, "err", err)
 		return
 	}
-	c.log.Info("redelivering messages left unacked by a previous run", "durable", c.o.Durable, "pending", info.NumAckPending)
+	c.log.Info("redelivering unacked messages (a crashed predecessor's, or acks lost in a reconnect)", "durable", c.o.Durable, "pending", info.NumAckPending)
 }
