@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -189,8 +189,10 @@ func (c *Config) read(root yamlfile.Map, dir string) {
 	c.Scenario = sc.String("")
 	if c.Scenario != "" {
 		c.ScenarioPath = resolve(dir, c.Scenario)
-		if data, err := os.ReadFile(c.ScenarioPath); err != nil {
+		if data, err := yamlfile.ReadLimited(c.ScenarioPath); errors.Is(err, fs.ErrNotExist) {
 			sc.Errorf("scenario file %s not found (the path is relative to the experiment file)", c.ScenarioPath)
+		} else if err != nil {
+			sc.Errorf("scenario file: %v", err)
 		} else {
 			c.ScenarioContent = string(data)
 		}
@@ -252,12 +254,14 @@ func (c *Config) readEvaluation(m yamlfile.Map) {
 		mode.Errorf("unknown mode %q: use bootstrap, deterministic, deterministic-pairwise or deterministic-temporal", c.Evaluation.Mode)
 	}
 	ns := m.Get("num_samples")
-	if c.Evaluation.NumSamples = ns.Int(10); c.Evaluation.NumSamples < 1 {
-		ns.Errorf("must be at least 1, got %d", c.Evaluation.NumSamples)
+	if c.Evaluation.NumSamples = ns.Int(10); c.Evaluation.NumSamples < 1 || c.Evaluation.NumSamples > MaxSamples {
+		ns.Errorf("must be from 1 to %d, got %d", MaxSamples, c.Evaluation.NumSamples)
+		c.Evaluation.NumSamples = 1
 	}
 	ticks := m.Require("ticks")
-	if c.Evaluation.Ticks = ticks.Int(0); ticks.Present() && c.Evaluation.Ticks < 1 {
-		ticks.Errorf("must be at least 1, got %d", c.Evaluation.Ticks)
+	if c.Evaluation.Ticks = ticks.Int(0); ticks.Present() && (c.Evaluation.Ticks < 1 || c.Evaluation.Ticks > MaxEvalTicks) {
+		ticks.Errorf("must be from 1 to %d, got %d", MaxEvalTicks, c.Evaluation.Ticks)
+		c.Evaluation.Ticks = 1
 	}
 	acc := m.Get("acceptance").Map()
 	acc.Known("require_statistical_significance", "max_coefficient_of_variation")
@@ -313,7 +317,7 @@ func (c *Config) readLLM(m yamlfile.Map, dir string) {
 		if l.SystemPrompt != "" {
 			f.Errorf("give system_prompt or system_prompt_file, not both")
 		} else if l.SystemPromptFile != "" {
-			b, err := os.ReadFile(resolve(dir, l.SystemPromptFile))
+			b, err := yamlfile.ReadLimited(resolve(dir, l.SystemPromptFile))
 			if err != nil {
 				f.Errorf("cannot read system prompt file (the path is relative to the experiment file): %v", err)
 			}
@@ -458,7 +462,7 @@ func (c *Config) readInitialPolicies(m yamlfile.Map, dir string) {
 			if strings.HasPrefix(s, "{") {
 				raw = []byte(s)
 			} else {
-				b, err := os.ReadFile(resolve(dir, s))
+				b, err := yamlfile.ReadLimited(resolve(dir, s))
 				if err != nil {
 					v.Errorf("cannot read policy file (the path is relative to the experiment file): %v", err)
 					return
@@ -593,6 +597,13 @@ func (c *Config) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Input limits of the evaluation section: far beyond real use, low enough
+// that a typo is an error at load time rather than an exhausted machine.
+const (
+	MaxSamples   = 100_000
+	MaxEvalTicks = 1_000_000
+)
+
 // Overrides are command-line settings that replace the file's.
 type Overrides struct {
 	Seed          *int64
@@ -648,6 +659,12 @@ func FromRecorded(raw json.RawMessage) (*Config, error) {
 	}
 	if c.ScenarioContent == "" {
 		return nil, ErrNoScenarioContent
+	}
+	if n := c.Evaluation.NumSamples; n < 1 || n > MaxSamples {
+		return nil, fmt.Errorf("recorded config: evaluation.num_samples must be from 1 to %d, got %d", MaxSamples, n)
+	}
+	if t := c.Evaluation.Ticks; t < 0 || t > MaxEvalTicks {
+		return nil, fmt.Errorf("recorded config: evaluation.ticks must be from 1 to %d, got %d", MaxEvalTicks, t)
 	}
 	c.File = "recorded config of " + c.Name
 	c.ScenarioPath = c.Scenario

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -185,9 +186,19 @@ func ParseWith(data []byte, opt Options) (*Policy, error) {
 
 // ParseFile reads and parses a policy file.
 func ParseFile(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	defer f.Close()
+	// A policy is kilobytes; a bound keeps /dev/zero from eating memory.
+	const maxPolicyBytes = 16 << 20
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	if len(data) > maxPolicyBytes {
+		return nil, fmt.Errorf("policy %s is larger than 16 MiB", path)
 	}
 	p, err := Parse(data)
 	if err != nil {

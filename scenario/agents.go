@@ -26,6 +26,10 @@ func (l *loader) agents(v yamlfile.Value) {
 	if items != nil && len(items) == 0 {
 		v.Errorf("at least one agent is required")
 	}
+	if len(items) > MaxAgents {
+		v.Errorf("%d agents: at most %d", len(items), MaxAgents)
+		return
+	}
 	l.agentIDs = make(map[string]bool, len(items))
 	firstLine := make(map[string]int, len(items))
 	ids := make([]string, len(items))
@@ -135,7 +139,7 @@ func (l *loader) arrivals(id string, m yamlfile.Map) *sim.ArrivalConfig {
 	m.Known("rate_per_tick", "amount_distribution", "counterparty_weights", "deadline_range",
 		"priority", "priority_distribution", "divisible")
 	ac := &sim.ArrivalConfig{
-		RatePerTick: m.Require("rate_per_tick").FloatAtLeast(0, 0),
+		RatePerTick: rate(m.Require("rate_per_tick")),
 		Amount:      amountDistribution(m.Require("amount_distribution")),
 		Divisible:   m.Get("divisible").Bool(false),
 		Priority:    intRange(m.Get("priority"), DefaultPriority, 0, 10),
@@ -270,7 +274,7 @@ func (l *loader) bands(id string, v yamlfile.Value) *sim.ArrivalBands {
 		bm := bv.Map()
 		bm.Known("rate_per_tick", "amount_distribution", "deadline_offset_min", "deadline_offset_max", "counterparty_weights", "divisible")
 		band := &sim.ArrivalBand{
-			RatePerTick: bm.Require("rate_per_tick").FloatAtLeast(0, 0),
+			RatePerTick: rate(bm.Require("rate_per_tick")),
 			Amount:      amountDistribution(bm.Require("amount_distribution")),
 			Divisible:   bm.Get("divisible").Bool(false),
 		}
@@ -311,4 +315,14 @@ func (l *loader) weights(id string, w yamlfile.Value) map[string]float64 {
 		w.Errorf("weights must sum to more than 0")
 	}
 	return out
+}
+
+// rate reads a rate_per_tick: from 0 to MaxRatePerTick.
+func rate(v yamlfile.Value) float64 {
+	r := v.FloatAtLeast(0, 0)
+	if r > MaxRatePerTick {
+		v.Errorf("must be at most %d payments per tick, got %g", MaxRatePerTick, r)
+		return 0
+	}
+	return r
 }

@@ -158,7 +158,7 @@ func (l *loader) fromFile(agent string, v yamlfile.Value) *policy.Policy {
 		return nil
 	}
 	l.log.Debug("scenario: policy file resolved", "agent", agent, "json_path", rel, "path", path)
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadLimited(path)
 	if err != nil {
 		v.Errorf("read policy file %s: %v", path, err)
 		return nil

@@ -21,7 +21,6 @@ package scenario
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,7 +61,7 @@ const (
 
 // Load reads the scenario file at path.
 func Load(path string, opts Options) (*sim.Config, []Warning, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadLimited(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read scenario: %w", err)
 	}
@@ -132,8 +131,12 @@ func (l *loader) load() *sim.Config {
 
 	s := top.Require("simulation").Map()
 	s.KnownHint(simHints, "ticks_per_day", "num_days", "rng_seed")
-	cfg.TicksPerDay = positiveInt(s.Require("ticks_per_day"))
-	cfg.NumDays = positiveInt(s.Require("num_days"))
+	cfg.TicksPerDay = boundedInt(s.Require("ticks_per_day"), MaxTicksPerDay)
+	days := s.Require("num_days")
+	cfg.NumDays = boundedInt(days, MaxDays)
+	if t := int64(cfg.TicksPerDay) * int64(cfg.NumDays); t > MaxTicks {
+		days.Errorf("%d days of %d ticks are %d ticks; a run is at most %d", cfg.NumDays, cfg.TicksPerDay, t, MaxTicks)
+	}
 	seed := s.Require("rng_seed")
 	if v := seed.Int64(0); v < 0 {
 		seed.Errorf("must be >= 0, got %d", v)
@@ -163,6 +166,27 @@ func (l *loader) load() *sim.Config {
 	l.events(top.Get("scenario_events"))
 	l.featureToggles(top.Get("policy_feature_toggles"), cfg)
 	return cfg
+}
+
+// Input limits: far beyond any real scenario, low enough that a typo
+// (num_days: 9223372036854775807) is an error at load time instead of a
+// panic or an exhausted machine.
+const (
+	MaxTicksPerDay = 100_000
+	MaxDays        = 10_000
+	MaxTicks       = 1_000_000 // per run: ticks_per_day x num_days
+	MaxAgents      = 10_000
+	MaxRatePerTick = 10_000 // expected payments per agent and tick
+)
+
+// boundedInt is positiveInt no larger than limit.
+func boundedInt(v yamlfile.Value, limit int) int {
+	n := positiveInt(v)
+	if n > limit {
+		v.Errorf("must be at most %d, got %d", limit, n)
+		return 1
+	}
+	return n
 }
 
 func positiveInt(v yamlfile.Value) int {

@@ -31,6 +31,7 @@ package yamlfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -85,9 +86,32 @@ type Doc struct {
 	warnings []*Error
 }
 
+// MaxFileBytes bounds every input file simcash reads (experiments,
+// scenarios, policies, prompts): a larger one, or an endless one such as
+// /dev/zero, is an error instead of a process that runs out of memory.
+const MaxFileBytes = 16 << 20
+
+// ReadLimited reads the file at path, failing when it is larger than
+// MaxFileBytes.
+func ReadLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB: not an input file", path, MaxFileBytes>>20)
+	}
+	return data, nil
+}
+
 // ReadFile reads and parses the YAML file at path.
 func ReadFile(path string) (*Doc, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}

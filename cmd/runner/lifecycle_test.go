@@ -319,7 +319,7 @@ func TestSweepOnWorkers(t *testing.T) {
 	sweepID := m[1]
 	// A job whose scenario does not load fails on every delivery.
 	broken := sweep.Job{SweepID: sweepID, Index: 13, RunID: sweepID + "-13", Label: "broken",
-		Config: json.RawMessage(`{"name":"broken","scenario":"x.yaml","scenario_content":"agents: [","llm":{"model":"builtin:search"},"master_seed":1}`)}
+		Config: json.RawMessage(`{"name":"broken","scenario":"x.yaml","scenario_content":"agents: [","llm":{"model":"builtin:search"},"master_seed":1,"evaluation":{"mode":"deterministic","num_samples":1,"ticks":2}}`)}
 	nc, err := nats.Connect(p.url)
 	if err != nil {
 		t.Fatal(err)

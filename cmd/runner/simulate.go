@@ -61,8 +61,8 @@ func (c *simulateCommand) Run(w io.Writer, path string) error {
 	if c.format != "table" && c.format != "json" {
 		return userErr("--format must be table or json, not %q", c.format)
 	}
-	if c.ticks < 0 {
-		return userErr("--ticks must be positive")
+	if c.ticks < 0 || c.ticks > scenario.MaxTicks {
+		return userErr("--ticks must be from 1 to %d", scenario.MaxTicks)
 	}
 	cfg, warnings, err := scenario.Load(path, scenario.Options{Strict: c.strict})
 	if err != nil {
