@@ -201,16 +201,16 @@ func (s *Store) Export(ctx context.Context, dir, format string, ids []string) ([
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	where, args := "", []any{}
-	if len(ids) > 0 {
-		where = " WHERE " + idColumn(ExportTables[0]) + " IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-		for _, id := range ids {
-			args = append(args, id)
-		}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
 	}
 	var out []ExportedFile
 	for i, t := range ExportTables {
-		w := strings.Replace(where, idColumn(ExportTables[0]), idColumn(t), 1)
+		w := ""
+		if len(ids) > 0 {
+			w = " WHERE " + idColumn(t) + " IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+		}
 		var n int64
 		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t+w, args...).Scan(&n); err != nil {
 			return out, fmt.Errorf("export %s: %w", t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -92,11 +93,9 @@ func iterRange(s string) (from, to int, err error) {
 	if s == "" {
 		return 0, 0, nil
 	}
-	var a, b string
-	if i := indexByte(s, ':'); i >= 0 {
-		a, b = s[:i], s[i+1:]
-	} else {
-		a, b = s, s
+	a, b, isRange := strings.Cut(s, ":")
+	if !isRange {
+		b = a
 	}
 	parse := func(t string) (int, error) {
 		if t == "" {
@@ -118,13 +117,4 @@ func iterRange(s string) (from, to int, err error) {
 		return 0, 0, usagef("--iterations %q: FROM is after TO", s)
 	}
 	return from, to, nil
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }

@@ -127,30 +127,15 @@ func (c *ServeCommand) openRetry(ctx context.Context) (store.Reader, func(), err
 // live tails the bus of the persister that holds the database (or
 // SIMCASH_NATS_URL), until ctx ends or the connection fails.
 func (c *ServeCommand) live(ctx context.Context, fn func(subject string, data []byte)) error {
-	cfg, err := bus.LoadConfig()
-	if err != nil {
-		return err
+	nc, js, err := connectBus(ctx, c.DB, "", "simcash-results-serve")
+	if errors.Is(err, errNoBus) {
+		return web.ErrNoBus // no persister holds the database (yet)
 	}
-	if cfg.URL == "" {
-		info, err := bus.ReadInfo(c.DB)
-		if err != nil || info.URL == "" {
-			return web.ErrNoBus // no persister holds the database (yet)
-		}
-		cfg.URL = info.URL
-	}
-	cfg.Name = "simcash-results-serve"
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := bus.Connect(cctx, cfg)
-	cancel()
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
-	slog.Debug("live updates from the bus", "url", cfg.URL)
+	slog.Debug("live updates from the bus", "url", nc.ConnectedUrlRedacted())
 	return bus.Tail(ctx, js, bus.TailSubject("", ""), func(m jetstream.Msg) error {
 		fn(m.Subject(), m.Data())
 		return nil

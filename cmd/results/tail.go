@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -73,32 +74,14 @@ func (c *TailCommand) Run(ctx context.Context, w io.Writer) error {
 	case c.Since < 0:
 		return usagef("--since %s: must be positive", c.Since)
 	}
-	cfg, err := bus.LoadConfig()
-	if err != nil {
-		return usageErr(err)
+	nc, js, err := connectBus(ctx, c.DB, c.NATSURL, "simcash-results-tail")
+	if errors.Is(err, errNoBus) {
+		return usagef("no bus to tail: set SIMCASH_NATS_URL or --nats-url, or start a persister for --db %s", c.DB)
 	}
-	if c.NATSURL != "" {
-		cfg.URL = c.NATSURL
-	}
-	if cfg.URL == "" {
-		info, err := bus.ReadInfo(c.DB)
-		if err != nil || info.URL == "" {
-			return usagef("no bus to tail: set SIMCASH_NATS_URL or --nats-url, or start a persister for --db %s", c.DB)
-		}
-		cfg.URL = info.URL
-	}
-	cfg.Name = "simcash-results-tail"
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := bus.Connect(cctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
 	var opts []bus.TailOpt
 	if c.Since > 0 {
 		opts = append(opts, bus.TailSince(time.Now().Add(-c.Since)))
