@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,15 @@ var iterationRE = regexp.MustCompile(`You manage bank (\S+?)\.? Iteration (\d+)`
 // promptModel answers each request from its prompt alone, after delay, so
 // runs that ask in different orders get the same answers.
 func promptModel(t testing.TB, delay time.Duration) *llmtest.Server {
+	return promptModelSeen(t, delay, nil)
+}
+
+// promptModelSeen is promptModel calling seen at each request's arrival.
+func promptModelSeen(t testing.TB, delay time.Duration, seen func()) *llmtest.Server {
 	return llmtest.NewFunc(t, llmtest.OpenAIPath, func(r llmtest.Request) llmtest.Reply {
+		if seen != nil {
+			seen()
+		}
 		h := fnv.New32a()
 		h.Write(r.Body)
 		f := float64(h.Sum32()%7) / 10
@@ -58,12 +67,34 @@ func llmRunner(t testing.TB, srv *llmtest.Server, iterations, calls int) *Runner
 // TestConcurrentProposalsSameRecords: asking both agents at once stores the
 // same records as asking them in turn, apart from times and latencies.
 func TestConcurrentProposalsSameRecords(t *testing.T) {
-	srv := promptModel(t, 20*time.Millisecond)
+	// The model answers after 200 ms; two requests arriving within 100 ms
+	// of each other were in flight together.
+	var mu sync.Mutex
+	var arrivals []time.Time
+	srv := promptModelSeen(t, 200*time.Millisecond, func() {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+	})
 	var runs [2]map[string]string
 	for k, calls := range []int{1, 2} {
-		r := llmRunner(t, srv, 4, calls)
+		mu.Lock()
+		arrivals = nil
+		mu.Unlock()
+		r := llmRunner(t, srv, 3, calls)
 		if _, err := r.Run(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+		mu.Lock()
+		together := 0
+		for i := 1; i < len(arrivals); i++ {
+			if arrivals[i].Sub(arrivals[i-1]) < 100*time.Millisecond {
+				together++
+			}
+		}
+		mu.Unlock()
+		if calls == 1 && together > 0 || calls == 2 && together == 0 {
+			t.Errorf("ModelCalls %d: %d requests arrived while another was in flight", calls, together)
 		}
 		recs := r.Sink.(*Memory).Records
 		runs[k] = keyed(t, recs)
