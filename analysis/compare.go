@@ -116,7 +116,7 @@ func finalParams(r *Run) map[string]map[string]float64 {
 		return out
 	}
 	for a, doc := range pols {
-		out[a] = Params(doc)
+		out[a] = r.paramsOf(doc)
 	}
 	return out
 }

@@ -56,7 +56,7 @@ func (r *Run) Diff(agent string, from, to int) (*PolicyDiff, error) {
 	}
 	oldDoc, newDoc := r.policyAt(agent, from), r.policyAt(agent, to)
 	d := &PolicyDiff{Agent: agent, From: from, To: to, Params: []ParamChange{}, Nodes: []NodeChange{}}
-	op, np := Params(oldDoc), Params(newDoc)
+	op, np := r.paramsOf(oldDoc), r.paramsOf(newDoc)
 	for _, k := range slices.Sorted(maps.Keys(union(op, np))) {
 		o, okO := op[k]
 		n, okN := np[k]
@@ -169,11 +169,11 @@ func (r *Run) Policies(agent string) ([]PolicyVersion, error) {
 	var out []PolicyVersion
 	for _, it := range r.Iterations {
 		doc := r.policyAt(agent, it.Iteration)
-		out = append(out, PolicyVersion{Iteration: it.Iteration, Params: Params(doc), Accepted: it.AcceptedChanges[agent], Policy: doc})
+		out = append(out, PolicyVersion{Iteration: it.Iteration, Params: r.paramsOf(doc), Accepted: it.AcceptedChanges[agent], Policy: doc})
 	}
 	if r.Detail.CompletedAt != nil {
 		doc := r.policyAt(agent, len(r.Iterations)+1)
-		out = append(out, PolicyVersion{Iteration: len(r.Iterations) + 1, Final: true, Params: Params(doc), Policy: doc})
+		out = append(out, PolicyVersion{Iteration: len(r.Iterations) + 1, Final: true, Params: r.paramsOf(doc), Policy: doc})
 	}
 	return out, nil
 }

@@ -62,13 +62,13 @@ func Replay(w io.Writer, run *Run, o ReplayOptions) error {
 			if e == nil {
 				continue
 			}
-			params := Params(run.policyAt(a, it.Iteration))
+			params := run.paramsOf(run.policyAt(a, it.Iteration))
 			var proposed map[string]float64
 			switch {
 			case e.Accepted:
-				params = Params(e.ProposedPolicy)
+				params = run.paramsOf(e.ProposedPolicy)
 			case e.NumSamples > 0: // evaluated and rejected, as runner run shows it
-				proposed = Params(e.ProposedPolicy)
+				proposed = run.paramsOf(e.ProposedPolicy)
 			}
 			fmt.Fprintln(w, experiment.Progress{Iteration: it.Iteration, Total: total, Agent: a, Accepted: e.Accepted,
 				Reason: e.Reason, Params: params, Proposed: proposed}.Line())

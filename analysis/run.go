@@ -11,11 +11,15 @@ import (
 	"simcash/store"
 )
 
-// Run is one stored experiment with its iterations and evaluations.
+// Run is one stored experiment with its iterations and evaluations. It is
+// not safe for concurrent use: it caches decoded policies.
 type Run struct {
 	Detail      *store.ExperimentDetail
 	Iterations  []store.IterationRow
 	Evaluations []store.EvaluationRow
+
+	starts map[int]map[string]json.RawMessage // iteration -> agent -> policy in force; 0: final
+	params map[string]map[string]float64      // policy document -> its parameters
 }
 
 // Load reads experiment id through r.
@@ -93,20 +97,35 @@ func (r *Run) MaxIterations() int {
 // policyAt returns agent's policy document in force at the start of
 // iteration i (1-based); i = len+1 (or any later) is the final policy.
 func (r *Run) policyAt(agent string, i int) json.RawMessage {
-	for _, it := range r.Iterations {
-		if it.Iteration == i {
+	if r.starts == nil {
+		r.starts = make(map[int]map[string]json.RawMessage, len(r.Iterations)+1)
+		for _, it := range r.Iterations {
 			var m map[string]json.RawMessage
-			if json.Unmarshal(it.Policies, &m) == nil {
-				return m[agent]
-			}
-			return nil
+			_ = json.Unmarshal(it.Policies, &m)
+			r.starts[it.Iteration] = m
 		}
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(r.Detail.FinalPolicies, &m)
+		r.starts[0] = m
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(r.Detail.FinalPolicies, &m) == nil {
+	if m, ok := r.starts[i]; ok && i > 0 {
 		return m[agent]
 	}
-	return nil
+	return r.starts[0][agent]
+}
+
+// paramsOf is Params, remembered per document: a run repeats the same few
+// policies over many iterations, and parsing one compiles it.
+func (r *Run) paramsOf(doc json.RawMessage) map[string]float64 {
+	if r.params == nil {
+		r.params = map[string]map[string]float64{}
+	}
+	p, ok := r.params[string(doc)]
+	if !ok {
+		p = Params(doc)
+		r.params[string(doc)] = p
+	}
+	return p
 }
 
 // evaluation returns agent's evaluation in iteration i, or nil.
@@ -147,7 +166,7 @@ func Params(doc json.RawMessage) map[string]float64 {
 func (r *Run) ParameterNames(agent string) []string {
 	set := map[string]bool{}
 	for i := 1; i <= len(r.Iterations)+1; i++ {
-		for k := range Params(r.policyAt(agent, i)) {
+		for k := range r.paramsOf(r.policyAt(agent, i)) {
 			set[k] = true
 		}
 	}

@@ -35,13 +35,13 @@ func (r *Run) Trajectory(agent, param string) ([]Point, error) {
 	for _, it := range r.Iterations {
 		p := Point{Iteration: it.Iteration, Cost: it.AgentCosts[agent]}
 		if param != "" {
-			p.Param, p.HasParam = Params(r.policyAt(agent, it.Iteration))[param]
+			p.Param, p.HasParam = r.paramsOf(r.policyAt(agent, it.Iteration))[param]
 		}
 		if e := r.evaluation(agent, it.Iteration); e != nil {
 			pr := &Proposal{Cost: e.NewCost, Accepted: e.Accepted, ReasonCode: e.ReasonCode, Reason: e.Reason,
 				Evaluated: e.NumSamples > 0}
 			if param != "" {
-				pr.Param, pr.HasParam = Params(e.ProposedPolicy)[param]
+				pr.Param, pr.HasParam = r.paramsOf(e.ProposedPolicy)[param]
 			}
 			switch pr.ReasonCode {
 			case schema.ReasonInvalidProposal, schema.ReasonOptimizerError:
