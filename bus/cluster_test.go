@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -65,11 +66,22 @@ func TestDeployCluster(t *testing.T) {
 	t.Cleanup(nc.Close)
 	js, _ := bus.NewJetStream(nc)
 	// The meta leader is elected a moment after the routes connect.
+	// Each attempt has its own deadline: a request sent before the meta
+	// leader exists may never be answered, and must not use up the test's.
 	var lastErr error
-	waitFor(t, ctx, func() bool {
-		_, lastErr = bus.EnsureStream(ctx, js, cfg.StreamReplicas)
-		return lastErr == nil
-	}, "the R3 stream (last error: %v)", &lastErr)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, lastErr = bus.EnsureStream(actx, js, cfg.StreamReplicas)
+		cancel()
+		if lastErr == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for the R3 stream (last error: %v)", lastErr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	p := startPersister(t, ctx, js, dbIn(t), bus.PersisterOptions{MaxWait: 10 * time.Millisecond})
 	pub := bus.NewPublisher(js, bus.WithAttemptTimeout(2*time.Second))
 	if err := pub.PublishBatch(ctx, experiment("cluster-1", 3, 200, 500)); err != nil {
