@@ -27,6 +27,10 @@ import (
 // without an answer (the experiment loop keeps the old policy).
 var ErrUnavailable = errors.New("llm: provider unavailable")
 
+// ErrNoAPIKey reports that a provider's own endpoint was chosen and no key
+// was found. Commands that only check a configuration treat it as a note.
+var ErrNoAPIKey = errors.New("no API key")
+
 // Request is one single-turn completion request.
 type Request struct {
 	System string
@@ -191,7 +195,7 @@ func New(cfg Config) (Client, error) {
 // (typically a local server) may do without one.
 func needKey(cfg Config, key, envNames string) error {
 	if key == "" && cfg.BaseURL == "" {
-		return fmt.Errorf("llm: no API key for %s: set %s in the environment (or base_url for a local server)", cfg.Provider, envNames)
+		return fmt.Errorf("llm: %w for %s: set %s in the environment (or base_url for a local server)", ErrNoAPIKey, cfg.Provider, envNames)
 	}
 	return nil
 }

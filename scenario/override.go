@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +63,9 @@ func (o Overrides) Apply(cfg *sim.Config) error {
 				return err
 			}
 		}
+		if err := checkSet(cfg.Agents[i].ID, p, param, v); err != nil {
+			return fmt.Errorf("--set %q: %w", s, err)
+		}
 		p, err = p.WithParams(map[string]float64{param: v})
 		if err != nil {
 			return fmt.Errorf("--set %q: %w", s, err)
@@ -86,4 +91,23 @@ func AgentIndex(cfg *sim.Config, id string) (int, error) {
 	}
 	sort.Strings(ids)
 	return 0, fmt.Errorf("unknown agent %q (the scenario has %s)", id, strings.Join(ids, ", "))
+}
+
+// checkSet refuses a parameter the policy would ignore (a misspelling, say)
+// and a liquidity fraction outside [0, 1], instead of simulating something
+// other than what was asked for.
+func checkSet(agent string, p *policy.Policy, param string, v float64) error {
+	if param == "initial_liquidity_fraction" {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("initial_liquidity_fraction must be between 0 and 1, not %v", v)
+		}
+		return nil
+	}
+	if _, ok := p.Param(param); ok {
+		return nil
+	}
+	names := append(slices.Sorted(maps.Keys(p.Params())), "initial_liquidity_fraction")
+	slices.Sort(names)
+	names = slices.Compact(names)
+	return fmt.Errorf("%s's policy has no parameter %q (it has: %s)", agent, param, strings.Join(names, ", "))
 }

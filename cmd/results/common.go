@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,7 +24,7 @@ import (
 
 // env is the part of the environment results reads.
 type env struct {
-	DB string `envconfig:"DB" default:"results/all.db"` // SIMCASH_DB
+	DB string `envconfig:"DB" default:"results/all.db"` // SIMCASH_DB; fallbackDB
 	// LostAfter is how long a run may show no sign of life before it is
 	// reported lost (SIMCASH_LOST_AFTER, e.g. 2m; default 1m).
 	LostAfter time.Duration `envconfig:"LOST_AFTER"`
@@ -51,9 +53,34 @@ func (o *dbOptions) validate() error {
 func defaultDB() string {
 	var e env
 	if err := envconfig.Process("SIMCASH", &e); err != nil {
-		return "results/all.db"
+		return fallbackDB
 	}
 	return e.DB
+}
+
+// fallbackDB is the default when SIMCASH_DB is unset.
+const fallbackDB = "results/all.db"
+
+// findDefaultDB returns db, except that the fallback default, when absent,
+// gives way to the only database in its directory: `runner run` writes
+// results/<experiment>.db, and a new user's first `results list` should
+// read it. Several candidates are listed rather than guessed between.
+func findDefaultDB(db string) (string, error) {
+	if db != fallbackDB {
+		return db, nil
+	}
+	if _, err := os.Stat(db); err == nil {
+		return db, nil
+	}
+	found, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "*.db"))
+	switch len(found) {
+	case 0:
+		return db, nil
+	case 1:
+		return found[0], nil
+	}
+	return "", usagef("no results database at %s, and %s holds several (%s): pass one with --db or set SIMCASH_DB",
+		db, filepath.Dir(db), strings.Join(found, ", "))
 }
 
 // openRemoteFunc is how a locked database is read; tests replace it.
@@ -70,6 +97,11 @@ func (o *dbOptions) open(ctx context.Context) (store.Reader, func(), error) {
 	}
 	var e env
 	_ = envconfig.Process("SIMCASH", &e)
+	db, err := findDefaultDB(o.DB)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.DB = db
 	s, err := store.OpenReadOnly(ctx, o.DB, store.WithLostAfter(e.LostAfter))
 	switch {
 	case err == nil:

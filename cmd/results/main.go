@@ -14,15 +14,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"simcash/clilog"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	level, err := clilog.ParseLevel(os.Getenv("SIMCASH_LOG_LEVEL"), slog.LevelInfo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "results: SIMCASH_LOG_LEVEL:", err)
+		os.Exit(2)
+	}
+	slog.SetDefault(clilog.New(os.Stderr, "results", level))
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -14,12 +14,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"simcash/clilog"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,6 +39,14 @@ func userErr(format string, args ...any) error { return usageError{fmt.Errorf(fo
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Progress is the output; the embedded persister's routine INFO lines
+	// are not (SIMCASH_LOG_LEVEL=info shows them).
+	level, err := clilog.ParseLevel(os.Getenv("SIMCASH_LOG_LEVEL"), slog.LevelWarn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "runner: SIMCASH_LOG_LEVEL:", err)
+		os.Exit(2)
+	}
+	slog.SetDefault(clilog.New(os.Stderr, "runner", level))
 	os.Exit(execute(ctx, os.Args[1:]))
 }
 

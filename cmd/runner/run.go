@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,7 +55,8 @@ Where records go:
   otherwise                an embedded NATS server and persister in this process write
                            output.directory/output.database (or --db PATH)
   no output section        nothing is persisted (the summary is still printed)
-  --dry-run                nothing is persisted
+  --dry-run                nothing is persisted; without the model's API key, the
+                           configuration is only checked (as SimCash's --dry-run does)
 
 The optimizer is llm.model: builtin:search (offline), openai:MODEL, anthropic:MODEL,
 google:MODEL, or any OpenAI-compatible server with llm.base_url. API keys come from
@@ -74,7 +76,7 @@ the run as interrupted.`,
 	f.StringVar(&c.model, "model", "", "optimizer as provider:model, e.g. builtin:search or openai:gpt-4o")
 	f.IntVar(&c.maxIterations, "max-iterations", 0, "stop after N iterations")
 	f.StringVar(&c.db, "db", "", "DuckDB file to store results in (overrides output.*)")
-	f.BoolVar(&c.dryRun, "dry-run", false, "run without persisting anything")
+	f.BoolVar(&c.dryRun, "dry-run", false, "run without persisting anything (only check the configuration when the API key is missing)")
 	f.BoolVar(&c.strict, "strict", false, "treat unknown keys in the experiment or scenario as errors")
 	f.BoolVar(&c.quiet, "quiet", false, "no progress lines")
 	c.registerModelCalls(f)
@@ -159,6 +161,14 @@ func (c *runCommand) Run(ctx context.Context, stdout, stderr io.Writer, path str
 // instead of the config's output section.
 func (c *runCommand) execute(ctx context.Context, stdout, stderr io.Writer, cfg *experiment.Config, scn *sim.Config, db string) error {
 	opt, err := newOptimizer(cfg)
+	if err != nil && c.dryRun && errors.Is(err, llm.ErrNoAPIKey) {
+		// The reference's --dry-run only checks the configuration; without
+		// a key that is all ours can do too.
+		fmt.Fprintf(stdout, "configuration valid: experiment %q, optimizer %s, mode %s, up to %d iterations, agents %v\n"+
+			"dry run stopped before running: %s\n",
+			cfg.Name, cfg.LLM.Model, cfg.Evaluation.Mode, cfg.Convergence.MaxIterations, cfg.OptimizedAgents, keyHint(err))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

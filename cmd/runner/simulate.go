@@ -110,7 +110,7 @@ type jsonEvent struct {
 	Type         string     `json:"type"`
 	Agent        string     `json:"agent,omitempty"`
 	Counterparty string     `json:"counterparty,omitempty"`
-	Tx           int32      `json:"tx,omitempty"`
+	Tx           *int32     `json:"tx,omitempty"` // nil when no transaction; 0 is one
 	Amount       int64      `json:"amount,omitempty"`
 	Value        int64      `json:"value,omitempty"`
 	Action       string     `json:"action,omitempty"`
@@ -143,7 +143,10 @@ func writeJSON(w io.Writer, s *sim.Sim, res *sim.Result, events bool) error {
 			return s.AgentID(i)
 		}
 		for _, e := range s.Events() {
-			je := jsonEvent{Tick: e.Tick, Type: e.Kind.String(), Agent: name(e.Agent), Counterparty: name(e.Counterparty), Tx: e.Tx, Amount: e.Amount, Value: e.Value, Node: e.Node, Detail: e.Detail, Costs: e.Costs}
+			je := jsonEvent{Tick: e.Tick, Type: e.Kind.String(), Agent: name(e.Agent), Counterparty: name(e.Counterparty), Amount: e.Amount, Value: e.Value, Node: e.Node, Detail: e.Detail, Costs: e.Costs}
+			if e.Tx >= 0 {
+				je.Tx = &e.Tx
+			}
 			if e.Kind == sim.EvDecision || e.Kind == sim.EvCollateral || e.Kind == sim.EvBankAction {
 				je.Action = e.Action.String()
 			}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestFirstHourFriction walks through what a new user does first, with the
+// real binaries in a fresh working directory: each case is an item of
+// issue 8's friction list.
+func TestFirstHourFriction(t *testing.T) {
+	bin := binaries(t, "runner", "results")
+	env := childEnv() // no API keys, no SIMCASH_*
+	for i, kv := range env {
+		if strings.HasSuffix(strings.SplitN(kv, "=", 2)[0], "_API_KEY") {
+			env[i] = "SIMCASH_UNUSED=1"
+		}
+	}
+	exp1 := testdataPath(t, "experiments/exp1.yaml")
+
+	t.Run("validate and dry-run need no API key", func(t *testing.T) {
+		dir := t.TempDir()
+		scn := testdataPath(t, "scenarios/exp1.yaml")
+		openai := writeExperiment(t, dir, exp1, "model: builtin:search", "model: openai:gpt-4o",
+			"scenario: ../scenarios/exp1.yaml", "scenario: "+scn)
+		files := []string{openai}
+		if ref, _ := filepath.Glob(filepath.Join(repoRoot(t), "..", "shared", "simcash", "castro", "experiments", "*.yaml")); len(ref) > 0 {
+			files = append(files, ref...)
+		} else {
+			t.Log("../shared/simcash absent: checking our own openai experiment only")
+		}
+		for _, f := range files {
+			r := runProc(t, dir, env, bin["runner"], "validate", f)
+			if r.code != 0 || !strings.Contains(r.stdout, ": ok") || !strings.Contains(r.stdout, "OPENAI_API_KEY") {
+				t.Errorf("validate %s: exit %d, stdout %q, stderr %q; want ok and a note naming OPENAI_API_KEY", f, r.code, r.stdout, r.stderr)
+			}
+			r = runProc(t, dir, env, bin["runner"], "run", "--dry-run", f)
+			if r.code != 0 || !strings.Contains(r.stdout, "configuration valid") || !strings.Contains(r.stdout, "OPENAI_API_KEY") {
+				t.Errorf("run --dry-run %s: exit %d, stdout %q, stderr %q", f, r.code, r.stdout, r.stderr)
+			}
+		}
+	})
+
+	t.Run("simulate --set refuses what it would ignore", func(t *testing.T) {
+		scn := testdataPath(t, "scenarios/exp1.yaml")
+		for set, want := range map[string]string{
+			"BANK_A.initial_liquidity_fractoin=0.2":  `no parameter "initial_liquidity_fractoin"`,
+			"BANK_A.initial_liquidity_fraction=3":    "between 0 and 1",
+			"BANK_A.initial_liquidity_fraction=-0.1": "between 0 and 1",
+		} {
+			r := runProc(t, t.TempDir(), env, bin["runner"], "simulate", scn, "--set", set)
+			if r.code != 2 || r.stdout != "" || len(nonEmptyLines(r.stderr)) != 1 || !strings.Contains(r.stderr, want) {
+				t.Errorf("--set %s: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", set, r.code, r.stdout, r.stderr, want)
+			}
+		}
+		mustProc(t, t.TempDir(), env, bin["runner"], "simulate", scn, "--set", "BANK_A.initial_liquidity_fraction=1")
+	})
+
+	t.Run("simulate --events names transaction 0", func(t *testing.T) {
+		r := mustProc(t, t.TempDir(), env, bin["runner"], "simulate", testdataPath(t, "scenarios/exp1.yaml"), "--events", "--format", "json")
+		var out struct {
+			Events []map[string]any `json:"events"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatal(err)
+		}
+		var arrivals, zero int
+		for _, e := range out.Events {
+			if e["type"] != "arrival" {
+				continue
+			}
+			arrivals++
+			tx, ok := e["tx"]
+			if !ok {
+				t.Errorf("arrival without tx: %v", e)
+			}
+			if tx == float64(0) {
+				zero++
+			}
+		}
+		if arrivals == 0 || zero != 1 {
+			t.Errorf("%d arrivals, %d of transaction 0; want one", arrivals, zero)
+		}
+	})
+
+	t.Run("run then results with no flags, one log voice", func(t *testing.T) {
+		dir := t.TempDir()
+		run := mustProc(t, dir, env, bin["runner"], "run", exp1, "--max-iterations", "2")
+		progress := regexp.MustCompile(`^(running |iteration \d+/\d+|  BANK_)`)
+		for _, l := range nonEmptyLines(run.stderr) {
+			if !progress.MatchString(l) && !strings.HasPrefix(l, "runner: ") {
+				t.Errorf("stderr line in another voice: %q", l)
+			}
+			if strings.Contains(l, "durable") || strings.Contains(l, "INFO") {
+				t.Errorf("internal log line among the progress: %q", l)
+			}
+		}
+		list := mustProc(t, dir, env, bin["results"], "list", "--format", "csv")
+		rows := nonEmptyLines(list.stdout)
+		if len(rows) != 2 {
+			t.Fatalf("results list without --db after runner run: %q", list.stdout)
+		}
+		id := strings.Split(rows[1], ",")[0]
+
+		ev := mustProc(t, dir, env, bin["results"], "events", id)
+		cutValue := regexp.MustCompile(`"[a-z_]+":(\.\.\.|…)`)
+		sc := bufio.NewScanner(strings.NewReader(ev.stdout))
+		for sc.Scan() {
+			if cutValue.MatchString(sc.Text()) {
+				t.Errorf("data cut where a value starts: %q", sc.Text())
+			}
+		}
+		full := mustProc(t, dir, env, bin["results"], "events", id, "--type", "experiment_start", "--full")
+		if !strings.Contains(full.stdout, `"name":"exp1"`) {
+			t.Errorf("--full does not show the whole data:\n%s", full.stdout)
+		}
+		bogus := runProc(t, dir, env, bin["results"], "events", id, "--type", "bogus")
+		if bogus.code != 2 || !strings.Contains(bogus.stderr, "policy_accepted") {
+			t.Errorf("events --type bogus: exit %d, stderr %q; want 2 and the types it has", bogus.code, bogus.stderr)
+		}
+	})
+}
+
+// TestReadmeExamplesNeedNoShared checks that the README's commands run on a
+// fresh clone: none names ../shared, and every testdata file exists.
+func TestReadmeExamplesNeedNoShared(t *testing.T) {
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBlock, n := false, 0
+	path := regexp.MustCompile(`testdata/[\w./-]+\.(yaml|json)`)
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inBlock = !inBlock
+			continue
+		}
+		if !inBlock || !strings.Contains(line, "go run ./cmd/") {
+			continue
+		}
+		n++
+		if strings.Contains(line, "../shared") {
+			t.Errorf("README.md:%d uses ../shared, which a fresh clone lacks: %s", i+1, line)
+		}
+		for _, p := range path.FindAllString(line, -1) {
+			if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+				t.Errorf("README.md:%d names %s: %v", i+1, p, err)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("found %d example commands in README.md; the extraction is broken", n)
+	}
+}
