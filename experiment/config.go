@@ -157,7 +157,17 @@ func (w Warning) String() string { return w.Error.Error() }
 // everything that does not need the scenario. Errors name the file, line and
 // field; the scenario file must exist.
 func Load(path string, opts LoadOptions) (*Config, []Warning, error) {
-	doc, err := yamlfile.ReadFile(path)
+	data, err := yamlfile.ReadLimited(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load experiment: read config file: %w", err)
+	}
+	return LoadBytes(path, data, opts)
+}
+
+// LoadBytes is Load of a file's contents; path names it in messages and
+// locates the scenario file.
+func LoadBytes(path string, data []byte, opts LoadOptions) (*Config, []Warning, error) {
+	doc, err := yamlfile.Parse(path, data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load experiment: %w", err)
 	}
