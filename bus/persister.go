@@ -95,6 +95,7 @@ type persisterStats struct {
 	Messages    int64
 	Inserted    int64
 	DeadLetters int64
+	Conflicts   int64
 	Failures    int64
 }
 
@@ -141,7 +142,7 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 		mu.Unlock()
 		log.Info(msg, "db", st.Path(), "batches", s.Batches, "messages", s.Messages,
 			"inserted", s.Inserted, "duplicates", s.Messages-s.Inserted-s.DeadLetters,
-			"dead_letters", s.DeadLetters, "failed_batches", s.Failures)
+			"dead_letters", s.DeadLetters, "conflicts", s.Conflicts, "failed_batches", s.Failures)
 	}
 	tick := time.NewTicker(o.SummaryEvery)
 	defer tick.Stop()
@@ -175,11 +176,10 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 		stats.Messages += int64(len(msgs))
 		stats.Inserted += int64(res.Inserted)
 		stats.DeadLetters += int64(res.DeadLetters)
+		stats.Conflicts += int64(res.Conflicts)
+		// The store warns once per batch with dead letters or conflicts.
 		log.Debug("batch persisted", "messages", len(msgs), "inserted", res.Inserted,
-			"dead_letters", res.DeadLetters, "took", time.Since(start))
-		if res.DeadLetters > 0 {
-			log.Warn("records dead-lettered; see the dead_letters table", "count", res.DeadLetters)
-		}
+			"dead_letters", res.DeadLetters, "conflicts", res.Conflicts, "took", time.Since(start))
 		return nil
 	}
 	log.Info("persister consuming", "db", st.Path(), "stream", StreamName, "durable", o.Durable,

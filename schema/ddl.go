@@ -17,12 +17,13 @@ const (
 	TableDeadLetters = "dead_letters"
 	TableMigrations  = "schema_migrations"
 	TableHeartbeats  = "heartbeats"
+	TableConflicts   = "conflicts"
 )
 
 // Tables lists every table the migrations create.
 var Tables = []string{
 	TableExperiments, TableCompletions, TableIterations, TableEvaluations,
-	TableEvents, TableDeadLetters, TableMigrations, TableHeartbeats,
+	TableEvents, TableDeadLetters, TableMigrations, TableHeartbeats, TableConflicts,
 }
 
 // MigrationsTableDDL creates the table that records applied migrations; it
@@ -124,7 +125,36 @@ CREATE TABLE heartbeats (
 );
 `},
 	{Version: 4, SQL: `ALTER TABLE experiments ADD COLUMN sweep_id VARCHAR;`},
+	{Version: 5, SQL: migration5},
 }
+
+// migration5 keeps each record's hash, so that a second, different version
+// under a stored key is told from a redelivery and kept in conflicts
+// instead of being dropped as a duplicate; and it bounds dead letters to a
+// prefix of the message plus its size and hash.
+const migration5 = `
+ALTER TABLE experiments ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE experiment_completions ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE iterations ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE policy_evaluations ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE events ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE heartbeats ADD COLUMN record_sha256 VARCHAR;
+ALTER TABLE dead_letters ADD COLUMN raw_bytes BIGINT;
+ALTER TABLE dead_letters ADD COLUMN raw_sha256 VARCHAR;
+UPDATE dead_letters SET raw_bytes = octet_length(raw), raw_sha256 = sha256(raw);
+-- id is a hash of the record id and the new version's hash: a redelivered
+-- conflicting message is kept once.
+CREATE TABLE conflicts (
+	id            VARCHAR PRIMARY KEY,
+	received_at   TIMESTAMPTZ NOT NULL,
+	subject       VARCHAR NOT NULL,
+	record_id     VARCHAR NOT NULL,
+	stored_sha256 VARCHAR NOT NULL,
+	new_sha256    VARCHAR NOT NULL,
+	raw           BLOB NOT NULL,
+	raw_bytes     BIGINT NOT NULL
+);
+`
 
 // migration2 stores what analysis needs and names things as the reference
 // does, so its queries run unchanged: run_id beside experiment_id (a real

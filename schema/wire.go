@@ -222,3 +222,10 @@ func fillID(r Record, id string) error {
 	}
 	return nil
 }
+
+// MaxRecordBytes is the largest encoded record (envelope included) that is
+// published or stored: large prompt and answer texts are cut to fit before
+// they are published (FitEventData), and a larger message reaching the
+// persister is dead-lettered without being decoded. It keeps the
+// persister's memory bounded by its batch size.
+const MaxRecordBytes = 1 << 20

@@ -31,6 +31,7 @@ type BatchResult struct {
 	Records     int // messages decoded and offered to the tables
 	Inserted    int // rows actually inserted; Records-Inserted were already stored
 	DeadLetters int // messages that can never be stored, kept in dead_letters
+	Conflicts   int // second, different versions of stored records, kept in conflicts
 }
 
 // table describes how one record kind maps onto its table.
@@ -38,17 +39,25 @@ type table struct {
 	name string
 	kind schema.Kind
 	row  func(schema.Record) ([]driver.Value, error)
+	// key names the primary key columns, the first values of a row; nil
+	// for heartbeats, whose versions are not compared.
+	key []string
 }
 
 // tables is in dependency-free order; a batch writes each non-empty group.
 var tables = []table{
-	{schema.TableExperiments, schema.KindStarted, startedRow},
-	{schema.TableCompletions, schema.KindCompleted, completedRow},
-	{schema.TableIterations, schema.KindIteration, iterationRow},
-	{schema.TableEvaluations, schema.KindEvaluation, evaluationRow},
-	{schema.TableEvents, schema.KindEvent, eventRow},
-	{schema.TableHeartbeats, schema.KindHeartbeat, heartbeatRow},
+	{schema.TableExperiments, schema.KindStarted, startedRow, []string{"experiment_id"}},
+	{schema.TableCompletions, schema.KindCompleted, completedRow, []string{"experiment_id"}},
+	{schema.TableIterations, schema.KindIteration, iterationRow, []string{"experiment_id", "iteration"}},
+	{schema.TableEvaluations, schema.KindEvaluation, evaluationRow, []string{"experiment_id", "iteration", "agent_id"}},
+	{schema.TableEvents, schema.KindEvent, eventRow, []string{"experiment_id", "seq"}},
+	{schema.TableHeartbeats, schema.KindHeartbeat, heartbeatRow, nil},
 }
+
+// DeadLetterPrefix is how many bytes of a dead letter are kept, beside
+// its size and SHA-256: enough to see what it was, bounded however large
+// or numerous the junk.
+const DeadLetterPrefix = 4 << 10
 
 // deadLetter is a message that can never be stored.
 type deadLetter struct {
@@ -57,11 +66,27 @@ type deadLetter struct {
 	raw     []byte
 }
 
+// conflict is a second version of a stored record that differs from it.
+type conflict struct {
+	subject, recordID, stored, new string
+	raw                            []byte
+}
+
 // pending is a decoded record on its way to its table.
 type pending struct {
 	msg  Message
 	row  []driver.Value
-	dups int // later copies of the same record in the batch, dropped
+	id   string // schema.MsgID
+	hash string // SHA-256 of the message, also the row's last value
+	dups int    // later copies of the same record in the batch, dropped
+	// variants are the differing versions among the dups: all but the
+	// stored one become conflicts.
+	variants []variant
+}
+
+type variant struct {
+	msg  Message
+	hash string
 }
 
 // batch is a decoded batch: rows per record kind, and dead letters.
@@ -102,7 +127,7 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 		return BatchResult{}, fmt.Errorf("write batch: get connection: %w", err)
 	}
 	defer conn.Close()
-	inserted, err := s.writeTx(ctx, conn, b, true)
+	inserted, conflicts, err := s.writeTx(ctx, conn, b, true)
 	var ae appendError
 	if err != nil && errors.As(err, &ae) && ctx.Err() == nil {
 		moved, isoErr := s.isolate(ctx, conn, &b)
@@ -111,7 +136,7 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 		}
 		if moved > 0 {
 			res.Records -= moved
-			inserted, err = s.writeTx(ctx, conn, b, true)
+			inserted, conflicts, err = s.writeTx(ctx, conn, b, true)
 		}
 	}
 	if err != nil {
@@ -119,8 +144,15 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 	}
 	res.Inserted = inserted
 	res.DeadLetters = len(b.dead)
-	for _, d := range b.dead {
-		s.log.Warn("dead letter", "subject", d.subject, "reason", d.reason, "bytes", len(d.raw))
+	res.Conflicts = conflicts
+	// One line per batch, not per message: 100,000 junk messages must not
+	// become 100,000 log lines.
+	if len(b.dead) > 0 {
+		d := b.dead[0]
+		s.log.Warn("dead letters stored", "count", len(b.dead), "first_subject", d.subject, "first_reason", clipReason(d.reason))
+	}
+	if conflicts > 0 {
+		s.log.Warn("second versions differing from stored records kept in conflicts", "count", conflicts)
 	}
 	return res, nil
 }
@@ -131,6 +163,12 @@ func prepare(msgs []Message) (batch, BatchResult) {
 	b := batch{groups: make(map[schema.Kind][]*pending)}
 	seen := make(map[string]*pending, len(msgs))
 	for _, m := range msgs {
+		if len(m.Data) > schema.MaxRecordBytes {
+			// Not even decoded: its size alone makes it junk.
+			b.dead = append(b.dead, deadLetter{subject: m.Subject, raw: m.Data,
+				reason: fmt.Sprintf("%v: message of %d bytes, over the %d-byte limit of a record", schema.ErrInvalid, len(m.Data), schema.MaxRecordBytes)})
+			continue
+		}
 		r, err := decode(m.Data)
 		var row []driver.Value
 		if err == nil && m.Subject != "" && m.Subject != schema.Subject(r) {
@@ -148,12 +186,15 @@ func prepare(msgs []Message) (batch, BatchResult) {
 		res.Records++
 		// DuckDB refuses two rows with one key in a single INSERT even with
 		// ON CONFLICT, so duplicates inside a batch are dropped here.
-		id := schema.MsgID(r)
+		id, hash := schema.MsgID(r), sha256Hex(m.Data)
 		if p := seen[id]; p != nil {
 			p.dups++
+			if p.hash != hash && !slices.ContainsFunc(p.variants, func(v variant) bool { return v.hash == hash }) {
+				p.variants = append(p.variants, variant{m, hash})
+			}
 			continue
 		}
-		p := &pending{msg: m, row: row}
+		p := &pending{msg: m, row: append(row, hash), id: id, hash: hash}
 		seen[id] = p
 		b.groups[r.Kind()] = append(b.groups[r.Kind()], p)
 	}
@@ -161,13 +202,18 @@ func prepare(msgs []Message) (batch, BatchResult) {
 	return b, res
 }
 
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // writeTx writes b in one transaction, committed when commit is set and
 // rolled back otherwise (a trial). Append failures are appendErrors.
-func (s *Store) writeTx(ctx context.Context, conn *sql.Conn, b batch, commit bool) (int, error) {
+func (s *Store) writeTx(ctx context.Context, conn *sql.Conn, b batch, commit bool) (inserted, conflicts int, err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return 0, 0, fmt.Errorf("begin: %w", err)
 	}
-	inserted, err := s.writeGroups(ctx, conn, b)
+	inserted, conflicts, err = s.writeGroups(ctx, conn, b)
 	if err != nil {
 		err = appendError{err}
 	}
@@ -176,14 +222,14 @@ func (s *Store) writeTx(ctx context.Context, conn *sql.Conn, b batch, commit boo
 	}
 	if err == nil && commit {
 		if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
-			return inserted, nil
+			return inserted, conflicts, nil
 		}
 	}
 	// Use a fresh context: the rollback must happen even when ctx is done.
 	if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil && commit {
 		s.log.Warn("rollback failed", "err", rbErr)
 	}
-	return inserted, err
+	return inserted, conflicts, err
 }
 
 // isolate finds the rows DuckDB rejects on their own, by bisecting each
@@ -196,7 +242,7 @@ func (s *Store) isolate(ctx context.Context, conn *sql.Conn, b *batch) (int, err
 		var reasons []error
 		var bisect func(ps []*pending) error
 		bisect = func(ps []*pending) error {
-			_, err := s.writeTx(ctx, conn, batch{groups: map[schema.Kind][]*pending{kind: ps}}, false)
+			_, _, err := s.writeTx(ctx, conn, batch{groups: map[schema.Kind][]*pending{kind: ps}}, false)
 			var ae appendError
 			if err == nil {
 				return nil
@@ -234,8 +280,8 @@ func (s *Store) isolate(ctx context.Context, conn *sql.Conn, b *batch) (int, err
 	return moved, nil
 }
 
-func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, b batch) (int, error) {
-	inserted := 0
+func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, b batch) (inserted, conflicts int, err error) {
+	var found []conflict
 	for _, t := range tables {
 		ps := b.groups[t.kind]
 		if len(ps) == 0 {
@@ -247,27 +293,135 @@ func (s *Store) writeGroups(ctx context.Context, conn *sql.Conn, b batch) (int, 
 		}
 		n, err := s.appendFn()(ctx, conn, t.name, rows)
 		if err != nil {
-			return 0, fmt.Errorf("append to %s: %w", t.name, err)
+			return 0, 0, fmt.Errorf("append to %s: %w", t.name, err)
 		}
 		inserted += n
+		if t.key != nil {
+			if found, err = findConflicts(ctx, conn, t, ps, n < len(ps), found); err != nil {
+				return 0, 0, fmt.Errorf("compare versions in %s: %w", t.name, err)
+			}
+		}
 	}
+	now := s.now().UTC()
 	if len(b.dead) > 0 {
-		now := s.now().UTC()
 		rows := make([][]driver.Value, len(b.dead))
 		for i, d := range b.dead {
 			subject := strings.ToValidUTF8(d.subject, "?")
 			sum := sha256.Sum256(append([]byte(subject+"\x00"), d.raw...))
-			raw := d.raw
-			if raw == nil {
-				raw = []byte{}
-			}
-			rows[i] = []driver.Value{hex.EncodeToString(sum[:16]), now, subject, strings.ToValidUTF8(d.reason, "?"), raw}
+			rows[i] = []driver.Value{hex.EncodeToString(sum[:16]), now, subject, strings.ToValidUTF8(d.reason, "?"),
+				prefix(d.raw), int64(len(d.raw)), sha256Hex(d.raw)}
 		}
 		if _, err := s.appendFn()(ctx, conn, schema.TableDeadLetters, rows); err != nil {
-			return 0, fmt.Errorf("append to dead_letters: %w", err)
+			return 0, 0, fmt.Errorf("append to dead_letters: %w", err)
 		}
 	}
-	return inserted, nil
+	if len(found) > 0 {
+		rows := make([][]driver.Value, len(found))
+		for i, c := range found {
+			id := sha256.Sum256([]byte(c.recordID + "\x00" + c.new))
+			rows[i] = []driver.Value{hex.EncodeToString(id[:16]), now, strings.ToValidUTF8(c.subject, "?"), c.recordID,
+				c.stored, c.new, prefix(c.raw), int64(len(c.raw))}
+		}
+		if _, err := s.appendFn()(ctx, conn, schema.TableConflicts, rows); err != nil {
+			return 0, 0, fmt.Errorf("append to conflicts: %w", err)
+		}
+	}
+	return inserted, len(found), nil
+}
+
+// findConflicts appends to conflicts every version in ps (each pending
+// record and its in-batch variants) that differs from the version stored
+// under its key. When some keys were stored before this batch (stale), the
+// stored hashes are read back; a row stored before hashes were kept (NULL)
+// cannot be compared and its versions count as duplicates.
+func findConflicts(ctx context.Context, conn *sql.Conn, t table, ps []*pending, stale bool, conflicts []conflict) ([]conflict, error) {
+	stored := map[string]string{}
+	if stale {
+		var err error
+		if stored, err = storedHashes(ctx, conn, t, ps); err != nil {
+			return conflicts, err
+		}
+	}
+	for _, p := range ps {
+		h, ok := stored[keyString(p.row[:len(t.key)])]
+		if !ok {
+			h = p.hash // stored now, by this batch
+		}
+		for _, v := range append([]variant{{p.msg, p.hash}}, p.variants...) {
+			if h != "" && v.hash != h {
+				conflicts = append(conflicts, conflict{subject: v.msg.Subject, recordID: p.id, stored: h, new: v.hash, raw: v.msg.Data})
+			}
+		}
+	}
+	return conflicts, nil
+}
+
+// storedHashes reads the record_sha256 of ps's keys in table t.
+func storedHashes(ctx context.Context, conn *sql.Conn, t table, ps []*pending) (map[string]string, error) {
+	k := len(t.key)
+	tuples := make([]string, len(ps))
+	args := make([]any, 0, k*len(ps))
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
+	on := make([]string, k)
+	for i, c := range t.key {
+		on[i] = "t." + c + " = v." + c
+	}
+	for i, p := range ps {
+		tuples[i] = one
+		for _, v := range p.row[:k] {
+			args = append(args, v)
+		}
+	}
+	q := `SELECT ` + "t." + strings.Join(t.key, ", t.") + `, t.record_sha256 FROM ` + t.name + ` t JOIN (VALUES ` +
+		strings.Join(tuples, ", ") + `) v(` + strings.Join(t.key, ", ") + `) ON ` + strings.Join(on, " AND ") +
+		``
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	stored := map[string]string{}
+	for rows.Next() {
+		vals := make([]any, k+1)
+		ptrs := make([]any, k+1)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		h := "" // stored before hashes were kept
+		if vals[k] != nil {
+			h = fmt.Sprint(vals[k])
+		}
+		stored[keyString(vals[:k])] = h
+	}
+	return stored, rows.Err()
+}
+
+// keyString joins key values unambiguously; integers of any width print
+// alike, so stored and batch values compare.
+func keyString[T any](vals []T) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, "\x00")
+}
+
+// prefix is what a dead letter or conflict keeps of a message.
+func prefix(raw []byte) []byte {
+	if raw == nil {
+		return []byte{}
+	}
+	return raw[:min(len(raw), DeadLetterPrefix)]
+}
+
+func clipReason(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 type appendFunc func(ctx context.Context, conn *sql.Conn, tableName string, rows [][]driver.Value) (int, error)
@@ -350,7 +504,7 @@ func onConflict(table string) string {
 		converged = excluded.converged, convergence_reason = excluded.convergence_reason,
 		num_iterations = excluded.num_iterations, final_cost = excluded.final_cost, best_cost = excluded.best_cost,
 		final_policies = excluded.final_policies, agent_final_costs = excluded.agent_final_costs,
-		total_duration_seconds = excluded.total_duration_seconds
+		total_duration_seconds = excluded.total_duration_seconds, record_sha256 = excluded.record_sha256
 	WHERE experiment_completions.status = 'interrupted' AND excluded.status <> 'interrupted'`
 }
 

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +42,7 @@ func testIdempotent(t *testing.T, s *Store) {
 		t.Errorf("first write: %+v, want %d records all inserted", res, len(batch))
 	}
 	want := map[string]int64{"experiments": 1, "experiment_completions": 1, "iterations": 3,
-		"policy_evaluations": 6, "events": 3, "dead_letters": 0, "heartbeats": 0, "schema_migrations": int64(len(schema.Migrations))}
+		"policy_evaluations": 6, "events": 3, "dead_letters": 0, "heartbeats": 0, "conflicts": 0, "schema_migrations": int64(len(schema.Migrations))}
 	if got := counts(t, s); !equalCounts(got, want) {
 		t.Fatalf("counts after first write = %v, want %v", got, want)
 	}
@@ -305,7 +307,7 @@ func TestWriteBatchIsolatesRejectedRecord(t *testing.T) {
 	s := openTemp(t)
 	if _, err := s.db.ExecContext(ctx, `DROP TABLE events; CREATE TABLE events (
 		experiment_id VARCHAR NOT NULL, seq BIGINT NOT NULL CHECK (seq <> 13), iteration INTEGER NOT NULL,
-		event_type VARCHAR NOT NULL, data JSON, timestamp TIMESTAMPTZ NOT NULL, PRIMARY KEY (experiment_id, seq))`); err != nil {
+		event_type VARCHAR NOT NULL, data JSON, timestamp TIMESTAMPTZ NOT NULL, record_sha256 VARCHAR, PRIMARY KEY (experiment_id, seq))`); err != nil {
 		t.Fatal(err)
 	}
 	batch := msgs(t, experiment("e1", "exp1", schema.StatusCompleted, 2, t0))
@@ -339,5 +341,101 @@ func TestWriteBatchIsolatesRejectedRecord(t *testing.T) {
 	}
 	if !strings.Contains(reason, "rejected by the database") || !strings.Contains(reason, "CHECK") {
 		t.Errorf("reason = %q", reason)
+	}
+}
+
+// TestWriteBatchKeepsConflicts publishes a second, different version of a
+// stored record: the first stays, the second is kept in conflicts with
+// both hashes (once, however often it is redelivered), and an identical
+// redelivery is a plain duplicate.
+func TestWriteBatchKeepsConflicts(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	first, second := bigEvent(t, "e1", 7, 300), bigEvent(t, "e1", 7, 400)
+	third := bigEvent(t, "e1", 8, 300)
+	if _, err := s.WriteBatch(ctx, []Message{first, third}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		res, err := s.WriteBatch(ctx, []Message{second, first, third})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Conflicts != 1 || res.Inserted != 0 {
+			t.Errorf("round %d: %+v, want one conflict and nothing inserted", round, res)
+		}
+	}
+	// Two versions inside one batch: the first is stored, the second kept.
+	a, b := bigEvent(t, "e1", 9, 300), bigEvent(t, "e1", 9, 500)
+	if res, err := s.WriteBatch(ctx, []Message{a, b}); err != nil || res.Conflicts != 1 || res.Inserted != 1 {
+		t.Fatalf("in-batch versions: %+v, %v", res, err)
+	}
+
+	type row struct{ record, stored, new string }
+	var got []row
+	rs, err := s.db.QueryContext(ctx, `SELECT record_id, stored_sha256, new_sha256 FROM conflicts ORDER BY record_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.record, &r.stored, &r.new); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []row{
+		{"e1.event.7", sha256Hex(first.Data), sha256Hex(second.Data)},
+		{"e1.event.9", sha256Hex(a.Data), sha256Hex(b.Data)},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("conflicts %v\nwant %v", got, want)
+	}
+	var data string
+	if err := s.db.QueryRowContext(ctx, `SELECT data::VARCHAR FROM events WHERE seq = 7`).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 200 { // first is 300 bytes with its envelope, second 400
+		if !strings.Contains(string(first.Data), data[:50]) || strings.Count(data, "x") != strings.Count(string(first.Data), "x") {
+			t.Errorf("the stored version is not the first")
+		}
+	}
+}
+
+// TestDeadLettersAreBounded stores junk and an over-size record: each dead
+// letter keeps a bounded prefix, the full size and hash.
+func TestDeadLettersAreBounded(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	junk := Message{Subject: "simcash.x.event", Data: bytes.Repeat([]byte{0xff}, 2<<20)}
+	huge := bigEvent(t, "e1", 1, schema.MaxRecordBytes+10)
+	res, err := s.WriteBatch(ctx, []Message{junk, huge, bigEvent(t, "e1", 2, 300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeadLetters != 2 || res.Inserted != 1 {
+		t.Fatalf("%+v, want two dead letters and the small record stored", res)
+	}
+	rs, err := s.db.QueryContext(ctx, `SELECT octet_length(raw), raw_bytes, raw_sha256, reason FROM dead_letters ORDER BY raw_bytes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for _, m := range []Message{huge, junk} {
+		if !rs.Next() {
+			t.Fatal("missing dead letter")
+		}
+		var kept, size int64
+		var sum, reason string
+		if err := rs.Scan(&kept, &size, &sum, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if kept != DeadLetterPrefix || size != int64(len(m.Data)) || sum != sha256Hex(m.Data) {
+			t.Errorf("dead letter kept %d bytes of %d (hash %s); want %d of %d (hash %s)", kept, size, sum, DeadLetterPrefix, len(m.Data), sha256Hex(m.Data))
+		}
+		if m.Subject == huge.Subject && !strings.Contains(reason, "limit") {
+			t.Errorf("over-size reason %q", reason)
+		}
 	}
 }

@@ -24,7 +24,8 @@ func (c *SQLCommand) command() *cobra.Command {
 refused before it runs. While a persister holds the file, the persister runs the query.
 
 Tables: experiments, experiment_completions, iterations, policy_evaluations, events,
-dead_letters. Views: runs (one row per run), run_final_costs (final cost per run and
+dead_letters (messages that can never be stored: a 4 KiB prefix, size and SHA-256),
+conflicts (second versions that differ from a stored record, with both hashes). Views: runs (one row per run), run_final_costs (final cost per run and
 agent), iteration_agents (cost, parameters and accepted per iteration and agent), and
 the reference's experiment_iterations and experiment_events (with run_id).
 Money columns are integer cents.`,
