@@ -15,6 +15,19 @@ import (
 // them. A handler must therefore be idempotent.
 type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) error
 
+// Fatal marks a handler error after which no batch can succeed in this
+// process: Consume stops and returns it (the batch is redelivered to the
+// next process) instead of retrying forever.
+func Fatal(err error) error { return fatalError{err} }
+
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+// IsFatal reports whether err was marked with Fatal.
+func IsFatal(err error) bool { return errors.As(err, new(fatalError)) }
+
 // ConsumerOptions configures Consume. Zero values take the defaults.
 type ConsumerOptions struct {
 	// Durable names the consumer; one per database. Required.
@@ -104,6 +117,9 @@ func Consume(ctx context.Context, js jetstream.JetStream, o ConsumerOptions, h B
 	backoff := 100 * time.Millisecond
 	for {
 		err := c.run(ctx)
+		if IsFatal(err) {
+			return err
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -208,7 +224,9 @@ func (c *consumer) run(ctx context.Context) error {
 			}
 			for len(batch) > 0 {
 				n := min(len(batch), c.o.BatchSize)
-				c.handle(dctx, batch[:n])
+				if err := c.handle(dctx, batch[:n]); err != nil {
+					return err
+				}
 				batch = batch[n:]
 			}
 			return nil
@@ -217,8 +235,11 @@ func (c *consumer) run(ctx context.Context) error {
 			// A commit in progress finishes even if shutdown starts
 			// meanwhile; AckWait bounds it anyway.
 			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.AckWait)
-			c.handle(hctx, batch)
+			err := c.handle(hctx, batch)
 			cancel()
+			if err != nil {
+				return err
+			}
 		}
 		if !open {
 			return fmt.Errorf("next message from consumer %s: %w", c.o.Durable, nextErr)
@@ -294,16 +315,25 @@ func (c *consumer) fill(ctx context.Context, msgs <-chan jetstream.Msg, batch *[
 }
 
 // handle calls the handler and acks the batch, or schedules its redelivery.
-func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) {
+// It returns the handler's error only when it is fatal.
+func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) error {
 	if len(batch) == 0 {
-		return
+		return nil
 	}
 	if err := c.h(ctx, batch); err != nil {
+		if IsFatal(err) {
+			// Nak at once: the next process gets the batch without
+			// waiting for AckWait.
+			for _, m := range batch {
+				_ = m.Nak()
+			}
+			return err
+		}
 		c.log.Error("batch failed; it will be redelivered", "durable", c.o.Durable, "messages", len(batch), "err", err)
 		for _, m := range batch {
 			_ = m.NakWithDelay(c.o.RetryDelay) // lost naks fall back to AckWait
 		}
-		return
+		return nil
 	}
 	for _, m := range batch {
 		// A lost ack only means a redelivery, which the handler ignores.
@@ -311,6 +341,7 @@ func (c *consumer) handle(ctx context.Context, batch []jetstream.Msg) {
 			c.log.Debug("ack failed; message will be redelivered", "err", err)
 		}
 	}
+	return nil
 }
 
 // redeliverOrphans makes messages delivered to a previous, crashed instance

@@ -83,3 +83,32 @@ func TestConsumeBatches(t *testing.T) {
 		t.Errorf("%d handler calls for %d bytes in batches of %d", calls, n*payload, maxBytes)
 	}
 }
+
+// A fatal handler error ends Consume with that error (a persister then
+// exits for its supervisor to restart it) and the batch is not lost: the
+// next consumer of the durable gets it at once.
+func TestConsumeStopsOnFatal(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	_, _, js := startServer(t, ctx, t.TempDir(), "")
+	if err := bus.NewPublisher(js).PublishBatch(ctx, []schema.Record{event("fatal-1", 1, 100), event("fatal-1", 2, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	o := bus.ConsumerOptions{Durable: "fatal", MaxWait: 20 * time.Millisecond, AckWait: time.Hour}
+	invalidated := errors.New("database has been invalidated")
+	err := bus.Consume(ctx, js, o, func(context.Context, []jetstream.Msg) error { return bus.Fatal(invalidated) })
+	if !errors.Is(err, invalidated) || !bus.IsFatal(err) {
+		t.Fatalf("Consume returned %v, want the fatal handler error", err)
+	}
+	// AckWait is an hour: only the immediate nak brings the batch back now.
+	cctx, stop := context.WithCancel(ctx)
+	got := 0
+	err = bus.Consume(cctx, js, o, func(_ context.Context, msgs []jetstream.Msg) error {
+		if got += len(msgs); got >= 2 {
+			stop()
+		}
+		return nil
+	})
+	if err != nil || got < 2 {
+		t.Fatalf("after the fatal error, the next consumer got %d messages (err %v), want 2", got, err)
+	}
+}

@@ -170,7 +170,11 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 		defer mu.Unlock()
 		if err != nil {
 			stats.Failures++
-			return fmt.Errorf("commit batch to %s: %w", st.Path(), err)
+			err = fmt.Errorf("commit batch to %s: %w", st.Path(), err)
+			if errors.Is(err, store.ErrUnrecoverable) {
+				return Fatal(err)
+			}
+			return err
 		}
 		stats.Batches++
 		stats.Messages += int64(len(msgs))
@@ -193,6 +197,9 @@ func RunPersister(ctx context.Context, js jetstream.JetStream, st *store.Store, 
 		Logger:        log,
 	}, handler)
 	summary("persister stopped")
+	if IsFatal(err) {
+		return fmt.Errorf("%w (exiting so that a supervisor restarts the persister; the batch was not acknowledged and is redelivered)", err)
+	}
 	return err
 }
 

@@ -29,6 +29,21 @@ var ErrNotFound = errors.New("experiment not found")
 // simcash results database, or one written by a newer simcash.
 var ErrNotResultsDB = errors.New("not a simcash results database")
 
+// ErrUnrecoverable marks a write error after which DuckDB refuses every
+// further statement on this handle ("database has been invalidated"): only
+// a new process can go on, so a persister exits and its supervisor
+// restarts it. The file itself is intact up to the last commit.
+var ErrUnrecoverable = errors.New("results database unusable until restart")
+
+// unrecoverable wraps err with ErrUnrecoverable when DuckDB says it
+// invalidated the database.
+func unrecoverable(err error) error {
+	if err != nil && (strings.Contains(err.Error(), "database has been invalidated") || strings.Contains(err.Error(), "FATAL Error")) {
+		return fmt.Errorf("%w: %w", ErrUnrecoverable, err)
+	}
+	return err
+}
+
 // Store is an open DuckDB results database. It is safe for concurrent use;
 // writes are serialised.
 type Store struct {

@@ -124,7 +124,7 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 	defer s.writeMu.Unlock()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return BatchResult{}, fmt.Errorf("write batch: get connection: %w", err)
+		return BatchResult{}, fmt.Errorf("write batch: get connection: %w", unrecoverable(err))
 	}
 	defer conn.Close()
 	inserted, conflicts, err := s.writeTx(ctx, conn, b, true)
@@ -140,7 +140,7 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 		}
 	}
 	if err != nil {
-		return BatchResult{}, fmt.Errorf("write batch of %d messages: %w", len(msgs), err)
+		return BatchResult{}, fmt.Errorf("write batch of %d messages: %w", len(msgs), unrecoverable(err))
 	}
 	res.Inserted = inserted
 	res.DeadLetters = len(b.dead)

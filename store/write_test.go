@@ -439,3 +439,15 @@ func TestDeadLettersAreBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestUnrecoverable(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"FATAL Error: Failed: database has been invalidated because of a previous fatal error": true,
+		"Out of Memory Error: failed to pin block of size 7.0 MiB":                             false,
+		"Constraint Error: CHECK constraint failed":                                            false,
+	} {
+		if got := errors.Is(unrecoverable(errors.New(msg)), ErrUnrecoverable); got != want {
+			t.Errorf("unrecoverable(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
