@@ -2,9 +2,12 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Version is the wire schema version written into every envelope. Decode
@@ -134,8 +137,62 @@ func Encode(r Record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s envelope: %w", r.Kind(), err)
 	}
-	return b, nil
+	if len(b) <= MaxRecordBytes {
+		return b, nil
+	}
+	if ev, ok := r.(*Event); ok {
+		// A long prompt or answer: keep the head of each long text field
+		// and say how much was cut, rather than refuse the record.
+		over := len(b) - MaxRecordBytes
+		cut := *ev
+		if cut.Data, err = FitEventData(ev.Data, len(ev.Data)-over-1024); err == nil {
+			return Encode(&cut)
+		}
+	}
+	return nil, fmt.Errorf("encode %s record: %w: %d bytes, over the %d-byte limit of a record", r.Kind(), ErrInvalid, len(b), MaxRecordBytes)
 }
+
+// FitEventData shrinks an event's JSON object to at most limit bytes by
+// cutting its longest string fields (prompts, answers), each to its head
+// plus a note with the original length and SHA-256. It fails when the
+// data is not an object or its other fields alone are too large.
+func FitEventData(data json.RawMessage, limit int) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: event data is not an object", ErrInvalid)
+	}
+	for range 64 {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) <= limit {
+			return b, nil
+		}
+		longest, n := "", 0
+		for k, v := range m {
+			if s, ok := v.(string); ok && len(s) > n && !strings.HasSuffix(s, cutMark) {
+				longest, n = k, len(s)
+			}
+		}
+		if n < 1024 {
+			break
+		}
+		s := m[longest].(string)
+		keep := max(n-(len(b)-limit)-256, n/8, 0)
+		keep = min(keep, n-1)
+		for keep > 0 && !utf8.RuneStart(s[keep]) {
+			keep--
+		}
+		sum := sha256.Sum256([]byte(s))
+		m[longest] = fmt.Sprintf("%s\n[... cut by simcash: %d of %d bytes kept, sha256 of the whole %x]%s", s[:keep], keep, n, sum, cutMark)
+	}
+	return nil, fmt.Errorf("%w: event data cannot be cut to %d bytes", ErrInvalid, limit)
+}
+
+// cutMark ends a field FitEventData cut (an invisible marker, so that a
+// field is cut once).
+const cutMark = "\u200b"
 
 // New returns an empty record of kind k, or nil for an unknown kind.
 func New(k Kind) Record {

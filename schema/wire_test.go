@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -160,5 +162,43 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		if b, err := Encode(r); err == nil {
 			t.Errorf("Encode(%#v) = %s, want error", r, b)
 		}
+	}
+}
+
+// An llm_interaction event with a prompt larger than a record may be is
+// published with the prompt's head and a note; other records over the
+// limit are refused.
+func TestEncodeFitsLargeEvents(t *testing.T) {
+	prompt := strings.Repeat("é", 3<<20) // 6 MiB of two-byte runes
+	data, _ := json.Marshal(map[string]any{"agent": "BANK_A", "user_prompt": prompt, "raw_response": "ok", "prompt_tokens": 7})
+	ev := &Event{ExpID: "e", Seq: 1, Iteration: 1, EventType: "llm_interaction", Data: data, Timestamp: t0}
+	b, err := Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > MaxRecordBytes || len(b) < MaxRecordBytes/2 {
+		t.Fatalf("encoded %d bytes, want just under %d", len(b), MaxRecordBytes)
+	}
+	r, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(r.(*Event).Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	p := got["user_prompt"].(string)
+	if !strings.HasPrefix(p, "éé") || !strings.Contains(p, "cut by simcash") || !strings.Contains(p, "of 6291456 bytes kept") || !utf8.ValidString(p) {
+		t.Errorf("cut prompt ends %q", p[len(p)-200:])
+	}
+	if got["raw_response"] != "ok" || got["prompt_tokens"] != float64(7) {
+		t.Errorf("short fields changed: %v %v", got["raw_response"], got["prompt_tokens"])
+	}
+	if ev.Data == nil || len(ev.Data) != len(data) {
+		t.Error("Encode changed the caller's record")
+	}
+	it := &Iteration{ExpID: "e", Iteration: 1, Policies: json.RawMessage(`{"A":"` + strings.Repeat("x", 2<<20) + `"}`), Timestamp: t0}
+	if _, err := Encode(it); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("Encode of a 2 MiB iteration: %v, want a size error", err)
 	}
 }
