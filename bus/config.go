@@ -30,8 +30,12 @@ type Config struct {
 	// TLSCert and TLSKey are a client certificate for mutual TLS; TLSCA
 	// verifies the server.
 	TLSCert string `envconfig:"NATS_TLS_CERT"`
-	TLSKey  string `envconfig:"NATS_TLS_KEY"`
-	TLSCA   string `envconfig:"NATS_TLS_CA"`
+	// ServerTLSCert and ServerTLSKey are the certificate of a server a
+	// persister hosts (needed to listen beyond loopback).
+	ServerTLSCert string `envconfig:"NATS_SERVER_TLS_CERT"`
+	ServerTLSKey  string `envconfig:"NATS_SERVER_TLS_KEY"`
+	TLSKey        string `envconfig:"NATS_TLS_KEY"`
+	TLSCA         string `envconfig:"NATS_TLS_CA"`
 	// StreamReplicas is the replica count of the SIMCASH stream: 1 for a
 	// single server, 3 in a cluster.
 	StreamReplicas int `envconfig:"STREAM_REPLICAS" default:"1"`
@@ -125,6 +129,7 @@ func Connect(ctx context.Context, c Config) (*nats.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c = c.withLocalToken()
 	opts := append(c.options(), nats.RetryOnFailedConnect(true))
 	return connectAndWait(ctx, c.URL, c.ConnectTimeout, opts)
 }

@@ -24,6 +24,12 @@ type EmbeddedOptions struct {
 	// MaxPayload caps one message; default 8 MiB so that large LLM
 	// interaction records fit.
 	MaxPayload int32
+	// Token, or User and Password, are required of every client when the
+	// server listens on TCP; StartEmbedded refuses to listen without them.
+	Token, User, Password string
+	// TLSCert and TLSKey make the server speak TLS; required to listen on
+	// an address other than loopback.
+	TLSCert, TLSKey string
 }
 
 // Embedded is a running in-process NATS server.
@@ -34,7 +40,9 @@ type Embedded struct {
 	URL string
 	// Port is the TCP port in use (0 without Listen); restart on the same
 	// Dir and Port to get the same server back.
-	Port int
+	Port    int
+	auth    Config // credentials for Connect
+	cleanup func() // set by Host
 }
 
 // DefaultMaxPayload is the message size limit of embedded servers.
@@ -74,6 +82,20 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 			port = server.RANDOM_PORT // nats-server treats 0 as "default 4222"
 		}
 		opts.Host, opts.Port = host, port
+		if o.Token == "" && o.User == "" {
+			return nil, errors.New("embedded NATS: listening on TCP needs a token or user and password")
+		}
+		if err := CheckListen(o.Listen, o.TLSCert != ""); err != nil {
+			return nil, err
+		}
+		opts.Authorization, opts.Username, opts.Password = o.Token, o.User, o.Password
+		if o.TLSCert != "" {
+			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.TLSCert, KeyFile: o.TLSKey})
+			if err != nil {
+				return nil, fmt.Errorf("embedded NATS: TLS certificate: %w", err)
+			}
+			opts.TLSConfig, opts.TLS = tc, true
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -91,7 +113,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		}
 		return nil, errors.New("embedded NATS did not start")
 	}
-	e := &Embedded{Server: s}
+	e := &Embedded{Server: s, auth: Config{Token: o.Token, User: o.User, Password: o.Password}}
 	if !opts.DontListen {
 		if a, ok := s.Addr().(*net.TCPAddr); ok {
 			e.Port = a.Port
@@ -104,7 +126,9 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 // Connect opens a client connection to the embedded server (in-process,
 // without TCP, when possible) that reconnects forever.
 func (e *Embedded) Connect(ctx context.Context, name string) (*nats.Conn, error) {
-	opts := Config{Name: name}.options()
+	c := e.auth
+	c.Name = name
+	opts := c.options()
 	if e.URL == "" {
 		opts = append(opts, nats.InProcessServer(e.Server))
 		return connectAndWait(ctx, "", 10*time.Second, opts)
@@ -116,4 +140,7 @@ func (e *Embedded) Connect(ctx context.Context, name string) (*nats.Conn, error)
 func (e *Embedded) Shutdown() {
 	e.Server.Shutdown()
 	e.Server.WaitForShutdown()
+	if e.cleanup != nil {
+		e.cleanup()
+	}
 }

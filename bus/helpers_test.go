@@ -31,7 +31,7 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 // context on which the stream exists.
 func startServer(t testing.TB, ctx context.Context, dir, listen string) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: dir, Listen: listen})
+	srv, err := startEmbedded(ctx, bus.EmbeddedOptions{Dir: dir, Listen: listen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,3 +203,16 @@ func query(t testing.TB, dbPath, q string, args ...any) [][]any {
 }
 
 func dbIn(t testing.TB) string { return filepath.Join(t.TempDir(), "results", "all.db") }
+
+// testToken is the token of servers a test restarts on the same port, so
+// that its clients reconnect.
+const testToken = "bus-test-token-0123456789abcdef0123"
+
+// startEmbedded is bus.StartEmbedded, or bus.Host when the server listens
+// on TCP (which needs credentials).
+func startEmbedded(ctx context.Context, o bus.EmbeddedOptions) (*bus.Embedded, error) {
+	if o.Listen == "" {
+		return bus.StartEmbedded(ctx, o)
+	}
+	return bus.Host(ctx, o, "")
+}

@@ -3,7 +3,9 @@ package bus_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -47,14 +49,30 @@ func TestLargeRecordsDoNotWedgePersister(t *testing.T) {
 		<-exited
 	}()
 
-	const big, junk = 100, 500
+	const big, junk, valid = 100, 500, 3
+	pad := strings.Repeat("x", 7<<20)
 	for i := range big {
-		m, err := bus.NewMsg(event("big-1", int64(i), 7<<20))
+		// A well-formed record of 7 MiB, as a publisher not using
+		// schema.Encode (which cuts long texts to fit) could send.
+		raw := fmt.Sprintf(`{"v":1,"kind":"event","experiment_id":"big-1","key":"%d","data":{"seq":%d,"iteration":1,"event_type":"llm_interaction","data":{"pad":%q},"timestamp":"2026-01-02T03:04:05Z"}}`, i, i, pad)
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "simcash.big-1.event", Data: []byte(raw)}); err != nil {
+			t.Fatalf("publish 7 MiB record %d: %v", i, err)
+		}
+	}
+	// Valid records just under the limit (long prompts cut to fit) are
+	// stored whole. Only a few: hundreds of them still take DuckDB's
+	// memory far beyond the bound (1.4-1.6 GB peak RSS for 300 measured
+	// with this test), which is not solved yet.
+	for i := range valid {
+		m, err := bus.NewMsg(event("valid-1", int64(i), 2<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(m.Data) < 1<<19 {
+			t.Fatalf("a valid record of %d bytes; want one near the limit", len(m.Data))
+		}
 		if _, err := js.PublishMsg(ctx, m); err != nil {
-			t.Fatalf("publish 7 MiB record %d: %v", i, err)
+			t.Fatalf("publish valid record %d: %v", i, err)
 		}
 	}
 	for i := range junk {
@@ -97,8 +115,8 @@ func TestLargeRecordsDoNotWedgePersister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("small record committed %v after publication (behind %d x 7 MiB and %d x 1 MiB); persister peak RSS %.0f MB",
-		took.Round(time.Millisecond), big, junk, hwm/1024)
+	t.Logf("small record committed %v after publication (behind %d x 7 MiB, %d x 1 MiB junk, %d valid records of 1 MiB); persister peak RSS %.0f MB",
+		took.Round(time.Millisecond), big, junk, valid, hwm/1024)
 	if hwm*1024 > persisterPeakRSS {
 		t.Errorf("persister peak RSS %.0f MB, over the %d MB bound", hwm/1024, persisterPeakRSS>>20)
 	}
@@ -110,6 +128,9 @@ func TestLargeRecordsDoNotWedgePersister(t *testing.T) {
 
 	if n := query(t, db, `SELECT count(*) FROM events WHERE experiment_id = 'small-1'`)[0][0].(int64); n != 1 {
 		t.Fatalf("small record stored %d times, want once", n)
+	}
+	if n := query(t, db, `SELECT count(*) FROM events WHERE experiment_id = 'valid-1'`)[0][0].(int64); n != valid {
+		t.Fatalf("%d valid large records stored, want %d", n, valid)
 	}
 	rows := query(t, db, `SELECT count(*), max(octet_length(raw)), min(raw_bytes), sum(CASE WHEN reason LIKE '%limit%' THEN 1 ELSE 0 END) FROM dead_letters`)
 	n, maxKept, minSize, overSize := rows[0][0].(int64), rows[0][1].(int64), rows[0][2].(int64), rows[0][3]
@@ -124,5 +145,72 @@ func TestLargeRecordsDoNotWedgePersister(t *testing.T) {
 	}
 	if overSize != float64(big) && overSize != int64(big) && fmt.Sprint(overSize) != fmt.Sprint(big) {
 		t.Errorf("%v dead letters name the size limit, want the %d records over schema.MaxRecordBytes", overSize, big)
+	}
+}
+
+// A persister hosting NATS (issue 8, break 2) refuses clients without its
+// token, writes the token with mode 0600 next to the database, and lets a
+// local client that names only the URL in (Connect finds the token); a
+// listen address beyond loopback without TLS, or a malformed one, is a
+// usage error.
+func TestHostedNATSRequiresCredentials(t *testing.T) {
+	bin := buildPersister(t)
+	ctx := testCtx(t, time.Minute)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // where LocalTokenFile goes, for this test and its child
+	db := dbIn(t)
+	cmd := exec.Command(bin, "--db", db, "--listen", "127.0.0.1:0")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var url string
+	waitFor(t, ctx, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if u, ok := strings.CutPrefix(strings.TrimSpace(l), "export SIMCASH_NATS_URL="); ok {
+				url = u
+			}
+		}
+		return url != ""
+	}, "the persister's URL (stderr %s)", &stderr)
+	fi, err := os.Stat(bus.TokenFile(db))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file next to the database: %v, mode %v; want mode 0600", err, fi.Mode())
+	}
+	token, _ := os.ReadFile(bus.TokenFile(db))
+
+	// A raw client without credentials, or with a wrong token, is refused.
+	for _, opts := range [][]nats.Option{nil, {nats.Token("guess")}} {
+		if nc, err := nats.Connect(url, opts...); err == nil {
+			nc.Close()
+			t.Errorf("a client with options %v connected to the hosted server", opts)
+		} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Errorf("refusal %q does not say authorization", err)
+		}
+	}
+	// With the token it may; bus.Connect finds it by itself.
+	nc, err := nats.Connect(url, nats.Token(strings.TrimSpace(string(token))))
+	if err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	nc.Close()
+	nc, err = bus.Connect(ctx, bus.Config{URL: url})
+	if err != nil {
+		t.Fatalf("bus.Connect with the URL only: %v", err)
+	}
+	nc.Close()
+
+	for _, tc := range []struct{ listen, want string }{
+		{"0.0.0.0:0", "TLS"},
+		{"nonsense", "host:port"},
+		{"127.0.0.1:99999", "port"},
+	} {
+		c := exec.Command(bin, "--db", dbIn(t), "--listen", tc.listen)
+		b, err := c.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), tc.want) || strings.Count(string(b), "\n") != 1 {
+			t.Errorf("--listen %s: %v, output %q; want exit 2 and one line with %q", tc.listen, err, b, tc.want)
+		}
 	}
 }

@@ -216,7 +216,7 @@ func TestPersisterInfoFile(t *testing.T) {
 func TestRemoteReader(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	// A small max payload forces the events answer into several chunks.
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0", MaxPayload: 64 << 10})
+	srv, err := bus.Host(ctx, bus.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0", MaxPayload: 64 << 10}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 func TestServerRestartLosesNothing(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
 	dir := t.TempDir()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: dir, Listen: "127.0.0.1:0"})
+	srv, err := bus.Host(ctx, bus.EmbeddedOptions{Dir: dir, Listen: "127.0.0.1:0", Token: testToken}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 		port := srv.Port
 		srv.Shutdown()
 		before := acked.Load()
-		srv, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+		srv, err = bus.Host(ctx, bus.EmbeddedOptions{Dir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Token: testToken}, "")
 		if err != nil {
 			t.Fatalf("restart %d: %v", round, err)
 		}

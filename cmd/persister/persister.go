@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -45,7 +48,11 @@ duplicates nothing.
 
 Without a NATS URL (no --nats-url, no SIMCASH_NATS_URL) it hosts an embedded
 NATS server on --listen, keeps its JetStream store next to the database
-(<db>.jetstream/), and prints the URL runners should use. With a URL it joins
+(<db>.jetstream/), and prints the URL runners should use. That server requires
+credentials: SIMCASH_NATS_USER/PASSWORD or SIMCASH_NATS_TOKEN if set, else a
+token it generates into <db>.nats-token (mode 0600, kept across restarts),
+which runners and results on this machine find themselves. Listening beyond
+loopback also needs TLS (SIMCASH_NATS_SERVER_TLS_CERT and _KEY). With a URL it joins
 that server or cluster (credentials and TLS from SIMCASH_NATS_CREDS,
 SIMCASH_NATS_USER/PASSWORD, SIMCASH_NATS_TOKEN, SIMCASH_NATS_TLS_CERT/KEY/CA;
 stream replicas from SIMCASH_STREAM_REPLICAS).
@@ -88,6 +95,14 @@ func (c *PersisterCommand) validate(cmd *cobra.Command) error {
 	if c.MaxWait <= 0 {
 		return fmt.Errorf("--max-wait %s: must be positive", c.MaxWait)
 	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:4222 (port 0 picks a free one)", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--listen %q: the port must be a number from 0 to 65535", c.Listen)
+	}
+	if strings.Contains(c.DB, "?") {
+		return fmt.Errorf("--db %q: a '?' in the path would be read as DuckDB options; rename the file", c.DB)
+	}
 	if c.NATSURL != "" && cmd.Flags().Changed("listen") {
 		return errors.New("--listen hosts a server and --nats-url joins one: give only one")
 	}
@@ -112,6 +127,11 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 		cfg.Name = "simcash-persister"
 	}
 
+	if cfg.URL == "" {
+		if err := bus.CheckListen(c.Listen, cfg.ServerTLSCert != ""); err != nil {
+			return usageError{err} // before the database is touched
+		}
+	}
 	// The lost-after time of the runs it reports to `results` (SIMCASH_LOST_AFTER).
 	var lost struct {
 		After time.Duration `envconfig:"LOST_AFTER"`
@@ -131,7 +151,12 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 	var nc *nats.Conn
 	url := cfg.URL
 	if cfg.URL == "" {
-		srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: c.DB + ".jetstream", Listen: c.Listen})
+		srv, err := bus.Host(ctx, bus.EmbeddedOptions{Dir: c.DB + ".jetstream", Listen: c.Listen,
+			Token: cfg.Token, User: cfg.User, Password: cfg.Password,
+			TLSCert: cfg.ServerTLSCert, TLSKey: cfg.ServerTLSKey}, c.DB)
+		if errors.Is(err, bus.ErrExposed) {
+			return usageError{err}
+		}
 		if err != nil {
 			return err
 		}
@@ -142,6 +167,10 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 		}
 		slog.Info("hosting embedded NATS", "url", url, "jetstream_dir", c.DB+".jetstream")
 		fmt.Printf("NATS is listening; point runners at it with:\n  export SIMCASH_NATS_URL=%s\n", url)
+		if cfg.Token == "" && cfg.User == "" {
+			fmt.Printf("Clients need the token in %s (mode 0600): runners and results on this machine\n"+
+				"find it themselves; elsewhere, export SIMCASH_NATS_TOKEN=\"$(cat %s)\"\n", bus.TokenFile(c.DB), bus.TokenFile(c.DB))
+		}
 	} else if nc, err = bus.Connect(ctx, cfg); err != nil {
 		return err
 	}

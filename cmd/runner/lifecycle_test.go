@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"simcash/bus"
 	"simcash/schema"
 	"simcash/store"
 	"simcash/sweep"
@@ -320,7 +320,7 @@ func TestSweepOnWorkers(t *testing.T) {
 	// A job whose scenario does not load fails on every delivery.
 	broken := sweep.Job{SweepID: sweepID, Index: 13, RunID: sweepID + "-13", Label: "broken",
 		Config: json.RawMessage(`{"name":"broken","scenario":"x.yaml","scenario_content":"agents: [","llm":{"model":"builtin:search"},"master_seed":1,"evaluation":{"mode":"deterministic","num_samples":1,"ticks":2}}`)}
-	nc, err := nats.Connect(p.url)
+	nc, err := bus.Connect(t.Context(), bus.Config{URL: p.url}) // finds the hosted server's token
 	if err != nil {
 		t.Fatal(err)
 	}

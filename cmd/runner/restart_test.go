@@ -27,7 +27,7 @@ func TestNATSRestartUnderRunningRunner(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	natsDir := filepath.Join(dir, "nats")
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: natsDir, Listen: "127.0.0.1:0"})
+	srv, err := bus.Host(ctx, bus.EmbeddedOptions{Dir: natsDir, Listen: "127.0.0.1:0", Token: "restart-test-token"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestNATSRestartUnderRunningRunner(t *testing.T) {
 	}
 	port := srv.Port
 	srv.Shutdown()
-	if srv, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{Dir: natsDir, Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
+	if srv, err = bus.Host(ctx, bus.EmbeddedOptions{Dir: natsDir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Token: "restart-test-token"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
