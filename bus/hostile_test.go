@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"simcash/bus"
+	"simcash/schema"
 	"simcash/store"
 )
 
@@ -212,5 +213,51 @@ func TestHostedNATSRequiresCredentials(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), tc.want) || strings.Count(string(b), "\n") != 1 {
 			t.Errorf("--listen %s: %v, output %q; want exit 2 and one line with %q", tc.listen, err, b, tc.want)
 		}
+	}
+}
+
+// A stream at its byte limit (issue 8, break 3) refuses new records rather
+// than dropping unstored ones; a publisher fails within its store timeout
+// with the server's reason, and publishes again once space returns,
+// without any restart.
+func TestStreamAtItsLimitFailsLoudly(t *testing.T) {
+	t.Setenv("SIMCASH_STREAM_MAX_BYTES", "200000")
+	ctx := testCtx(t, time.Minute)
+	_, _, js := startServer(t, ctx, t.TempDir(), "")
+	s, err := js.Stream(ctx, bus.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.MaxBytes != 200000 || cfg.MaxAge != 720*time.Hour {
+		t.Fatalf("stream limits %d bytes, %s; want 200000 and 720h", cfg.MaxBytes, cfg.MaxAge)
+	}
+	const timeout = 2 * time.Second
+	pub := bus.NewPublisher(js, bus.WithStoreTimeout(timeout), bus.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	var failed error
+	start := time.Now()
+	for i := range 100 {
+		start = time.Now()
+		if failed = pub.Publish(ctx, event("full-1", int64(i), 10_000)); failed != nil {
+			break
+		}
+	}
+	took := time.Since(start)
+	if !errors.Is(failed, bus.ErrCannotStore) || !strings.Contains(failed.Error(), "maximum bytes") {
+		t.Fatalf("publishing into a full stream: %v; want ErrCannotStore with the server's reason", failed)
+	}
+	if took < timeout || took > timeout+5*time.Second {
+		t.Errorf("the failing publish took %v, want about the %v store timeout", took, timeout)
+	}
+	t.Logf("full stream: publish failed after %v: %v", took.Round(time.Millisecond), failed)
+	batch := bus.NewPublisher(js, bus.WithStoreTimeout(timeout), bus.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err := batch.PublishBatch(ctx, []schema.Record{event("full-1", 1000, 10_000)}); !errors.Is(err, bus.ErrCannotStore) {
+		t.Errorf("PublishBatch into a full stream: %v, want ErrCannotStore", err)
+	}
+	// Space returns (a persister stored and an operator purged, say).
+	if err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, event("full-1", 2000, 10_000)); err != nil {
+		t.Fatalf("after space returned: %v", err)
 	}
 }

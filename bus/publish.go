@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,61 @@ type publisherOptions struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	maxInFlight    int
+	storeTimeout   time.Duration
+}
+
+// DefaultStoreTimeout is how long a publish keeps retrying while the
+// stream cannot store (full disk, stream at its byte limit) before it
+// fails with the server's reason.
+const DefaultStoreTimeout = 2 * time.Minute
+
+// WithStoreTimeout sets how long a publish retries a stream that cannot
+// store before failing (default DefaultStoreTimeout,
+// SIMCASH_PUBLISH_STORE_TIMEOUT for the runner).
+func WithStoreTimeout(d time.Duration) PublisherOpt {
+	return func(o *publisherOptions) {
+		if d > 0 {
+			o.storeTimeout = d
+		}
+	}
+}
+
+// ErrCannotStore is returned when the stream kept refusing to store a
+// record for the store timeout; the message carries the server's reason.
+var ErrCannotStore = errors.New("the NATS stream cannot store records")
+
+// storageError reports a refusal that lasts until space is freed: a full
+// disk under the server's store or the stream at its limits (the server
+// says "insufficient resources" or "maximum bytes/messages exceeded").
+func storageError(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "insufficient resources") || strings.Contains(s, "maximum bytes") ||
+		strings.Contains(s, "maximum messages") || strings.Contains(s, "no space") || strings.Contains(s, "store failed")
+}
+
+// storeWatch tracks how long storage refusals have lasted.
+type storeWatch struct {
+	since   time.Time
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// check records err; it returns a final error once storage refusals have
+// lasted the timeout, and warns (once) when they start.
+func (w *storeWatch) check(subject string, err error) error {
+	if err == nil || !storageError(err) {
+		w.since = time.Time{}
+		return nil
+	}
+	if w.since.IsZero() {
+		w.since = time.Now()
+		w.log.Warn("the NATS stream refuses to store; retrying", "subject", subject, "reason", err.Error(), "gives_up_after", w.timeout)
+		return nil
+	}
+	if time.Since(w.since) >= w.timeout {
+		return fmt.Errorf("%w: %v (for %s; free space under the NATS store, or raise the stream's limits SIMCASH_STREAM_MAX_BYTES / SIMCASH_STREAM_MAX_AGE)", ErrCannotStore, err, w.timeout.Round(time.Second))
+	}
+	return nil
 }
 
 // PublisherOpt configures a Publisher.
@@ -61,6 +117,7 @@ func NewPublisher(js jetstream.JetStream, opts ...PublisherOpt) *Publisher {
 		minBackoff:     50 * time.Millisecond,
 		maxBackoff:     2 * time.Second,
 		maxInFlight:    4096,
+		storeTimeout:   DefaultStoreTimeout,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -97,12 +154,16 @@ func NewMsg(r schema.Record) (*nats.Msg, error) {
 // raw bytes.
 func (p *Publisher) PublishMsg(ctx context.Context, m *nats.Msg) error {
 	backoff := p.o.minBackoff
+	watch := storeWatch{timeout: p.o.storeTimeout, log: p.log}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, p.o.attemptTimeout)
 		_, err := p.js.PublishMsg(actx, m, jetstream.WithRetryAttempts(0))
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if ferr := watch.check(m.Subject, err); ferr != nil {
+			return fmt.Errorf("publish %s: %w", m.Subject, ferr)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("publish %s: gave up after %d attempts: %w (last error: %v)", m.Subject, attempt, context.Cause(ctx), err)
@@ -142,6 +203,7 @@ func (p *Publisher) PublishMsgs(ctx context.Context, msgs []*nats.Msg) error {
 	}
 	todo := msgs
 	backoff := p.o.minBackoff
+	watch := storeWatch{timeout: p.o.storeTimeout, log: p.log}
 	for attempt := 1; len(todo) > 0; attempt++ {
 		var failed []*nats.Msg
 		var lastErr error
@@ -195,6 +257,11 @@ func (p *Publisher) PublishMsgs(ctx context.Context, msgs []*nats.Msg) error {
 		if len(failed) == 0 {
 			return nil
 		}
+		if lastErr != nil && len(failed) > 0 {
+			if ferr := watch.check(failed[0].Subject, lastErr); ferr != nil {
+				return fmt.Errorf("publish: %d records not stored: %w", len(failed), ferr)
+			}
+		}
 		p.log.Debug("batch publish: retrying unacknowledged records", "count", len(failed), "attempt", attempt, "err", lastErr)
 		if err := sleep(ctx, jitter(backoff)); err != nil {
 			return fmt.Errorf("publish: %d records not acknowledged after %d attempts: %w (last error: %v)", len(failed), attempt, err, lastErr)
@@ -218,6 +285,9 @@ func (p *Publisher) Close() {
 // server is restarting, a leader is being elected, the connection is being
 // re-established. Errors about the message itself are final.
 func retryable(err error) bool {
+	if storageError(err) {
+		return true // until space returns, or the store timeout
+	}
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload),
 		errors.Is(err, nats.ErrBadSubject),

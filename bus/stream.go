@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -28,7 +29,7 @@ const (
 
 // StreamConfig is the SIMCASH stream's configuration for the given number
 // of replicas (1 for one server, 3 in a cluster).
-func StreamConfig(replicas int) jetstream.StreamConfig {
+func StreamConfig(replicas int, limits StreamLimits) jetstream.StreamConfig {
 	if replicas <= 0 {
 		replicas = 1
 	}
@@ -42,8 +43,33 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Retention:  jetstream.LimitsPolicy,
 		Duplicates: DuplicateWindow,
 		Replicas:   replicas,
-		Discard:    jetstream.DiscardOld,
+		// At its byte limit the stream refuses new records (publishers
+		// fail loudly after their store timeout) instead of dropping old
+		// ones a persister may not have stored yet.
+		Discard:  jetstream.DiscardNew,
+		MaxBytes: limits.MaxBytes,
+		MaxAge:   limits.MaxAge,
 	}
+}
+
+// StreamLimits bound the SIMCASH stream. Records are deleted from it when
+// older than MaxAge even if no persister stored them, so MaxAge must
+// exceed the longest time a persister may be down.
+type StreamLimits struct {
+	MaxAge   time.Duration `envconfig:"STREAM_MAX_AGE" default:"720h"`          // SIMCASH_STREAM_MAX_AGE
+	MaxBytes int64         `envconfig:"STREAM_MAX_BYTES" default:"10737418240"` // SIMCASH_STREAM_MAX_BYTES (10 GiB)
+}
+
+// LoadStreamLimits reads SIMCASH_STREAM_MAX_AGE and SIMCASH_STREAM_MAX_BYTES.
+func LoadStreamLimits() (StreamLimits, error) {
+	var l StreamLimits
+	if err := envconfig.Process("SIMCASH", &l); err != nil {
+		return l, fmt.Errorf("stream limits: %w", err)
+	}
+	if l.MaxAge <= 0 || l.MaxBytes <= 0 {
+		return l, fmt.Errorf("stream limits: SIMCASH_STREAM_MAX_AGE (%s) and SIMCASH_STREAM_MAX_BYTES (%d) must be positive", l.MaxAge, l.MaxBytes)
+	}
+	return l, nil
 }
 
 // EnsureStream creates the SIMCASH stream if it does not exist. An
@@ -52,7 +78,11 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 // other settings of StreamConfig if they drifted. Every process may call it
 // at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	cfg := StreamConfig(replicas)
+	limits, err := LoadStreamLimits()
+	if err != nil {
+		return nil, err
+	}
+	cfg := StreamConfig(replicas, limits)
 	s, err := js.Stream(ctx, StreamName)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
@@ -64,7 +94,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 		cur := s.CachedInfo().Config
 		cfg.Replicas = cur.Replicas
 		if !slices.Equal(cur.Subjects, cfg.Subjects) || cur.Duplicates != cfg.Duplicates ||
-			cur.Retention != cfg.Retention || cur.Storage != cfg.Storage {
+			cur.Retention != cfg.Retention || cur.Storage != cfg.Storage ||
+			cur.Discard != cfg.Discard || cur.MaxBytes != cfg.MaxBytes || cur.MaxAge != cfg.MaxAge {
 			s, err = js.UpdateStream(ctx, cfg)
 		}
 	}

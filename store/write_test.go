@@ -409,7 +409,9 @@ func TestDeadLettersAreBounded(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	junk := Message{Subject: "simcash.x.event", Data: bytes.Repeat([]byte{0xff}, 2<<20)}
-	huge := bigEvent(t, "e1", 1, schema.MaxRecordBytes+10)
+	// Well-formed but over the limit (schema.Encode would have cut it).
+	huge := Message{Subject: "simcash.e1.event.llm_interaction", Data: []byte(`{"v":1,"kind":"event","experiment_id":"e1","key":"1","data":{"seq":1,"iteration":1,"event_type":"llm_interaction","data":{"pad":"` +
+		strings.Repeat("x", schema.MaxRecordBytes) + `"},"timestamp":"2026-01-02T03:04:05Z"}}`)}
 	res, err := s.WriteBatch(ctx, []Message{junk, huge, bigEvent(t, "e1", 2, 300)})
 	if err != nil {
 		t.Fatal(err)
