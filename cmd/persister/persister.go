@@ -142,7 +142,7 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 	st, err := store.Open(ctx, c.DB, store.WithLostAfter(lost.After))
 	if err != nil {
 		if store.IsLocked(err) {
-			return fmt.Errorf("%s is held by another process (another persister?); one persister per database: %w", c.DB, err)
+			return fmt.Errorf("%s is held by another process (another persister, or a reader such as the duckdb shell; results reads through a running persister): one writer per database: %w", c.DB, err)
 		}
 		return err
 	}
