@@ -129,7 +129,7 @@ func tailRow(w io.Writer, m jetstream.Msg) error {
 	}
 	r, err := schema.Decode(m.Data())
 	if err != nil {
-		_, err = fmt.Fprintf(w, "%-19s  %-36s  %-22s  %s\n", timeStr(when), "?", "unreadable", clip(m.Subject()+": "+err.Error(), 100))
+		_, err = fmt.Fprintf(w, "%-19s  %-36s  %-22s  %s\n", timeStr(when), "?", "unreadable", analysis.Printable(clip(m.Subject()+": "+err.Error(), 100)))
 		return err
 	}
 	kind, summary := analysis.Describe(r)
