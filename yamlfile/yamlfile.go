@@ -37,6 +37,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -123,6 +124,9 @@ var lineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse parses data; name is used as the file name in messages. A syntax
 // error is returned as an *Error.
 func Parse(name string, data []byte) (*Doc, error) {
+	if e := checkText(name, data); e != nil {
+		return nil, e
+	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(data, &n); err != nil {
 		e := &Error{File: name, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -140,6 +144,33 @@ func Parse(name string, data []byte) (*Doc, error) {
 		return nil, &Error{File: name, Line: 1, Msg: "file is empty"}
 	}
 	return d, nil
+}
+
+// checkText locates the first byte that cannot be in a YAML text file
+// (invalid UTF-8, a NUL or another control character), which the YAML
+// parser would report without a line.
+func checkText(name string, data []byte) *Error {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			msg = fmt.Sprintf("not UTF-8 text (byte 0x%02x): is this a YAML file?", data[i])
+		case r < 0x20 && r != '\n' && r != '\r' && r != '\t':
+			msg = fmt.Sprintf("control character 0x%02x: is this a YAML file?", r)
+		}
+		if msg != "" {
+			return &Error{File: name, Line: line, Column: col, Msg: msg}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return nil
 }
 
 // Root returns the top-level value.

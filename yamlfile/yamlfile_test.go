@@ -208,3 +208,23 @@ func TestKnownHint(t *testing.T) {
 		t.Fatalf("warnings = %v", w)
 	}
 }
+
+// Bytes that cannot be in a YAML text file are reported at their line and
+// column, which the YAML parser does not give.
+func TestParseNonText(t *testing.T) {
+	for _, tc := range []struct {
+		data, want string
+	}{
+		{"name: x\nscenario: \xff\xfe\n", "f.yaml:2:11: not UTF-8 text (byte 0xff)"},
+		{"a: 1\nb: 2\x00\n", "f.yaml:2:5: control character 0x00"},
+		{"\x1b[2Ja: 1\n", "f.yaml:1:1: control character 0x1b"},
+	} {
+		_, err := Parse("f.yaml", []byte(tc.data))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q...", tc.data, err, tc.want)
+		}
+	}
+	if _, err := Parse("f.yaml", []byte("\ufeffa: \"é\t\"\r\nb: 2\n")); err != nil {
+		t.Errorf("a BOM, tabs, CRLF and accents: %v", err)
+	}
+}

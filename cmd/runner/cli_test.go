@@ -86,6 +86,7 @@ func TestBadExperimentFiles(t *testing.T) {
 		{file: "unknown_agent.yaml", want: []string{"unknown_agent.yaml:13:", "optimized_agents[1]", "BANK_Z", "not in the scenario"}},
 		{file: "min_above_max.yaml", want: []string{"min_above_max.yaml:15:", "allowed_parameters[0].min_value", "0.9", "above max_value 0.1"}},
 		{file: "bad_mode.yaml", want: []string{"bad_mode.yaml:5:", "evaluation.mode", `"monte-carlo"`}},
+		{file: "not_utf8.yaml", want: []string{"not_utf8.yaml:4:17:", "not UTF-8 text (byte 0xe9)"}},
 		{
 			file: "malformed.yaml", want: []string{"malformed.yaml:", "malformed YAML"},
 			wantLine: "malformed.yaml:11:",
