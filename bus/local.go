@@ -59,7 +59,9 @@ func StartLocal(ctx context.Context, dir, dbPath string) (_ *Local, err error) {
 		return nil, err
 	}
 	l.st = st
-	if l.srv, err = StartEmbedded(ctx, EmbeddedOptions{Dir: dir}); err != nil {
+	// On a loopback port with a token (see Host), so that `results` can
+	// read the database through this process while the run holds it.
+	if l.srv, err = Host(ctx, EmbeddedOptions{Dir: dir, Listen: "127.0.0.1:0"}, ""); err != nil {
 		return nil, err
 	}
 	if l.nc, err = l.srv.Connect(ctx, "simcash-local"); err != nil {
@@ -75,7 +77,7 @@ func StartLocal(ctx context.Context, dir, dbPath string) (_ *Local, err error) {
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	go func() {
-		l.done <- RunPersister(pctx, l.JetStream, st, PersisterOptions{Durable: l.durable, MaxWait: 20 * time.Millisecond})
+		l.done <- RunPersister(pctx, l.JetStream, st, PersisterOptions{Durable: l.durable, MaxWait: 20 * time.Millisecond, URL: l.srv.URL})
 	}()
 	return l, nil
 }

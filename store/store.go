@@ -29,6 +29,9 @@ var ErrNotFound = errors.New("experiment not found")
 // simcash results database, or one written by a newer simcash.
 var ErrNotResultsDB = errors.New("not a simcash results database")
 
+// ErrBadPath is returned for a database path DuckDB's driver would misread.
+var ErrBadPath = errors.New("unusable database path")
+
 // ErrUnrecoverable marks a write error after which DuckDB refuses every
 // further statement on this handle ("database has been invalidated"): only
 // a new process can go on, so a persister exits and its supervisor
@@ -152,6 +155,9 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 }
 
 func open(ctx context.Context, path string, readOnly bool, opts []Option) (*Store, error) {
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("%w %q: DuckDB's driver reads a '?' as the start of its options; rename the file", ErrBadPath, path)
+	}
 	s := &Store{path: path, readOnly: readOnly, log: slog.Default(), now: time.Now, lostAfter: DefaultLostAfter, memoryLimit: DefaultMemoryLimit}
 	for _, o := range opts {
 		o(s)

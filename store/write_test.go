@@ -453,3 +453,10 @@ func TestUnrecoverable(t *testing.T) {
 		}
 	}
 }
+
+func TestQuestionMarkInPath(t *testing.T) {
+	_, err := Open(context.Background(), t.TempDir()+"/a?memory_limit=1GB.db")
+	if !errors.Is(err, ErrBadPath) {
+		t.Errorf("Open of a path with '?': %v, want ErrBadPath", err)
+	}
+}

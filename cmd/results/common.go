@@ -108,7 +108,7 @@ func (o *dbOptions) open(ctx context.Context) (store.Reader, func(), error) {
 		return s, func() { s.Close() }, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, usagef("no results database at %s: pass --db or set SIMCASH_DB", o.DB)
-	case errors.Is(err, store.ErrNotResultsDB):
+	case errors.Is(err, store.ErrNotResultsDB), errors.Is(err, store.ErrBadPath):
 		return nil, nil, usageErr(err)
 	case store.IsLocked(err):
 		r, err := openRemoteFunc(o.DB)

@@ -2,12 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"simcash/bus"
 )
 
 // TestFirstHourFriction walks through what a new user does first, with the
@@ -156,5 +162,61 @@ func TestReadmeExamplesNeedNoShared(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("found %d example commands in README.md; the extraction is broken", n)
+	}
+}
+
+// TestResultsDuringEmbeddedRun reads a database while `runner run` holds
+// it with its in-process persister (issue 8, break 9): directly and
+// through a symbolic link to it.
+func TestResultsDuringEmbeddedRun(t *testing.T) {
+	bin := binaries(t, "runner", "results")
+	dir := t.TempDir()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	llm := newFakeLLM(t, func(int) (string, int, int) {
+		<-release // the run stays in its first iteration until the test has read
+		return policyAnswer(0.3), 10, 5
+	})
+	exp := llmExperiment(t, dir, llm.srv.URL+"/v1/")
+	db := filepath.Join(dir, "all.db")
+	cmd := exec.Command(bin["runner"], "run", exp, "--db", db, "--max-iterations", "1", "--quiet")
+	cmd.Dir, cmd.Env = dir, childEnv("OPENAI_API_KEY=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(bus.InfoFile(db)); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("runner exited before the test read: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no persister info file after a minute; stderr:\n%s", stderr.String())
+		}
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{db, link} {
+		r := mustProc(t, dir, childEnv(), bin["results"], "list", "--db", path, "--format", "csv")
+		if rows := nonEmptyLines(r.stdout); len(rows) != 2 || !strings.Contains(rows[1], "running") {
+			t.Errorf("results list --db %s during the run: %q, want the run as running", path, r.stdout)
+		}
+	}
+	free()
+	if err := <-exited; err != nil {
+		t.Fatalf("runner: %v\n%s", err, stderr.String())
 	}
 }
