@@ -220,3 +220,23 @@ func TestResultsDuringEmbeddedRun(t *testing.T) {
 		t.Fatalf("runner: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestRunnerFailsOnFullStream: when the stream is at its byte limit
+// (issue 8, break 3), a runner publishing to it exits non-zero within its
+// store timeout, with the server's reason, instead of hanging.
+func TestRunnerFailsOnFullStream(t *testing.T) {
+	b := binaries(t, "persister", "runner")
+	dir := t.TempDir()
+	p := startPersister(t, b["persister"], filepath.Join(dir, "all.db"), "SIMCASH_STREAM_MAX_BYTES=6000")
+	start := time.Now()
+	r := runProc(t, dir, childEnv("SIMCASH_NATS_URL="+p.url, "SIMCASH_PUBLISH_STORE_TIMEOUT=3s", "SIMCASH_STREAM_MAX_BYTES=6000"),
+		b["runner"], "run", testdataPath(t, "experiments/exp1.yaml"), "--quiet")
+	took := time.Since(start)
+	if r.code != 1 || !strings.Contains(r.stderr, "maximum bytes exceeded") || !strings.Contains(r.stderr, "cannot store") {
+		t.Fatalf("runner on a full stream: exit %d, stderr:\n%s\nwant exit 1 with the server's reason", r.code, r.stderr)
+	}
+	if took > 90*time.Second {
+		t.Errorf("the runner took %v to give up, want about its 3s store timeout", took)
+	}
+	t.Logf("runner gave up after %v: %s", took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
+}

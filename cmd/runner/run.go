@@ -237,7 +237,16 @@ func (c *runCommand) openSink(ctx context.Context, cfg *experiment.Config, db st
 			nc.Close()
 			return nil, "", nil, err
 		}
-		p := bus.NewPublisher(js)
+		var pe struct {
+			// How long a publish may keep failing because the stream
+			// cannot store (full disk, stream limit) before the run fails.
+			StoreTimeout time.Duration `envconfig:"PUBLISH_STORE_TIMEOUT" default:"2m"`
+		}
+		if err := envconfig.Process("SIMCASH", &pe); err != nil {
+			nc.Close()
+			return nil, "", nil, usageError{err}
+		}
+		p := bus.NewPublisher(js, bus.WithStoreTimeout(pe.StoreTimeout))
 		return p, "published to " + bc.URL, func() error { p.Close(); return nc.Drain() }, nil
 	}
 	if db == "" && !cfg.HasOutput {
