@@ -345,7 +345,7 @@ func waitConsumed(t *testing.T, url, db string) {
 		t.Fatal(err)
 	}
 	durable := "persister-" + bus.DBToken(db)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for ; ; <-tick.C {
@@ -361,7 +361,7 @@ func waitConsumed(t *testing.T, url, db string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("persister consumer %s after 30s: %d pending, %d unacked (%v)", durable, pending, ackPending, err)
+			t.Fatalf("persister consumer %s after 2m: %d pending, %d unacked (%v)", durable, pending, ackPending, err)
 		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 // request only after the restart.
 func TestNATSRestartUnderRunningRunner(t *testing.T) {
 	b := binaries(t, "runner")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	natsDir := filepath.Join(dir, "nats")
