@@ -385,7 +385,7 @@ func (s *Store) Events(ctx context.Context, id string, f EventFilter) ([]EventRo
 			return nil, fmt.Errorf("events of %s: %w", id, err)
 		}
 		r.Timestamp = r.Timestamp.UTC()
-		r.Data = rawJSON(data)
+		r.Data = s.resolve(rawJSON(data))
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -119,6 +119,9 @@ func (s *Store) WriteBatch(ctx context.Context, msgs []Message) (BatchResult, er
 	if len(msgs) == 0 {
 		return res, nil
 	}
+	if err := s.externalize(b); err != nil {
+		return BatchResult{}, fmt.Errorf("write batch of %d messages: %w", len(msgs), err)
+	}
 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

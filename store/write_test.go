@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -458,5 +461,55 @@ func TestQuestionMarkInPath(t *testing.T) {
 	_, err := Open(context.Background(), t.TempDir()+"/a?memory_limit=1GB.db")
 	if !errors.Is(err, ErrBadPath) {
 		t.Errorf("Open of a path with '?': %v, want ErrBadPath", err)
+	}
+}
+
+// TestLongTextsGoToBlobFiles: an event's long texts are stored once in blob
+// files, its row holds references, and Events gives the data back byte
+// for byte (through a symbolic link to the database too).
+func TestLongTextsGoToBlobFiles(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	prompt := strings.Repeat("línea <b>&\"\n", 3000) // escapes of every kind
+	data, err := json.Marshal(map[string]any{"agent": "BANK_A", "user_prompt": prompt, "system_prompt": prompt, "raw_response": "short", "tokens": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append([]byte(" "), data...) // odd spacing survives too
+	var batch []Message
+	for seq := range int64(3) {
+		batch = append(batch, msg(t, &schema.Event{ExpID: "e1", Seq: seq + 1, Iteration: 1, EventType: "llm_interaction", Data: data, Timestamp: t0}))
+	}
+	batch = append(batch, msg(t, experiment("e1", "exp1", schema.StatusCompleted, 0, t0)[0]))
+	if res, err := s.WriteBatch(ctx, batch); err != nil || res.Inserted != 4 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(BlobDir(s.path), "*.json.gz"))
+	if len(files) != 1 {
+		t.Errorf("%d blob files, want one for the text repeated six times", len(files))
+	}
+	var stored string
+	if err := s.db.QueryRowContext(ctx, `SELECT data::VARCHAR FROM events WHERE seq = 1`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) > 4<<10 || !strings.Contains(stored, `"simcash_blob"`) || !strings.Contains(stored, `"raw_response":"short"`) {
+		t.Errorf("row data is %d bytes: %.300s", len(stored), stored)
+	}
+	evs, err := s.Events(ctx, "e1", EventFilter{})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("events %d, %v", len(evs), err)
+	}
+	var got, want any
+	if err := json.Unmarshal(evs[2].Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(data, &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Error("the texts did not come back")
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, data) // as the wire envelope carries it
+	if string(evs[2].Data) != compact.String() {
+		t.Errorf("data not restored byte for byte:\n%.200s\nwant\n%.200s", evs[2].Data, data)
 	}
 }

@@ -210,9 +210,18 @@ func TestResultsDuringEmbeddedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{db, link} {
-		r := mustProc(t, dir, childEnv(), bin["results"], "list", "--db", path, "--format", "csv")
-		if rows := nonEmptyLines(r.stdout); len(rows) != 2 || !strings.Contains(rows[1], "running") {
-			t.Errorf("results list --db %s during the run: %q, want the run as running", path, r.stdout)
+		// The info file is written at start; the run's first record is
+		// committed a moment later.
+		for {
+			r := mustProc(t, dir, childEnv(), bin["results"], "list", "--db", path, "--format", "csv")
+			rows := nonEmptyLines(r.stdout)
+			if len(rows) == 2 && strings.Contains(rows[1], "running") {
+				break
+			}
+			if len(rows) > 2 || time.Now().After(deadline) {
+				t.Fatalf("results list --db %s during the run: %q, want the run as running", path, r.stdout)
+			}
+			time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
 		}
 	}
 	free()
