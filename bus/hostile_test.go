@@ -268,3 +268,30 @@ func TestStreamAtItsLimitFailsLoudly(t *testing.T) {
 		t.Fatalf("after space returned: %v", err)
 	}
 }
+
+// A persister that cannot open its database because a reader holds it
+// says so, naming readers, not only "another persister" (issue 8, break 9).
+func TestPersisterBlockedByReader(t *testing.T) {
+	bin := buildPersister(t)
+	db := dbIn(t)
+	st, err := store.Open(testCtx(t, time.Minute), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := store.OpenReadOnly(testCtx(t, time.Minute), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	out, err := exec.Command(bin, "--db", db, "--listen", "127.0.0.1:0").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("persister with a reader holding %s: %v, want exit 1\n%s", db, err, out)
+	}
+	if !strings.Contains(string(out), "reader") || !strings.Contains(string(out), "held by another process") {
+		t.Errorf("message %q does not say a reader may hold the file", out)
+	}
+}
