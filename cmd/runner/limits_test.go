@@ -62,6 +62,7 @@ func TestInputLimits(t *testing.T) {
 		{"scenario /dev/zero", []string{"simulate", "/dev/zero"}, "larger than 16 MiB"},
 		{"experiment /dev/zero", []string{"validate", "/dev/zero"}, "larger than 16 MiB"},
 		{"experiment on /dev/zero", []string{"validate", experiment("zero", "/dev/zero", "", "")}, "larger than 16 MiB"},
+		{"policy /dev/zero", []string{"simulate", good, "--policy", "BANK_A=/dev/zero"}, "larger than 16 MiB"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
