@@ -51,23 +51,7 @@ type PersisterInfo struct {
 }
 
 // InfoFile returns the path of the persister info file for dbPath.
-func InfoFile(dbPath string) string { return canonical(dbPath) + ".persister.json" }
-
-// canonical is dbPath made absolute with symbolic links resolved, so that a
-// database named through a link is found by the persister holding it.
-func canonical(dbPath string) string {
-	abs, err := filepath.Abs(dbPath)
-	if err != nil {
-		return dbPath
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		return r
-	}
-	if d, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil { // not created yet
-		return filepath.Join(d, filepath.Base(abs))
-	}
-	return abs
-}
+func InfoFile(dbPath string) string { return store.CanonicalPath(dbPath) + ".persister.json" }
 
 // ReadInfo reads the persister info file for dbPath.
 func ReadInfo(dbPath string) (PersisterInfo, error) {
@@ -86,7 +70,7 @@ func ReadInfo(dbPath string) (PersisterInfo, error) {
 // name reduced to subject-safe characters plus a hash of its absolute path,
 // so that two all.db files in different directories do not collide.
 func DBToken(dbPath string) string {
-	abs := canonical(dbPath)
+	abs := store.CanonicalPath(dbPath)
 	sum := sha256.Sum256([]byte(abs))
 	base := strings.Map(func(r rune) rune {
 		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' {

@@ -12,7 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"unicode/utf8"
+	"strings"
 
 	"simcash/schema"
 )
@@ -45,15 +45,23 @@ type blobRef struct {
 
 // BlobDir is the directory of a database's blob files; it belongs with the
 // database (copy both to move it).
-func BlobDir(dbPath string) string { return canonical(dbPath) + ".blobs" }
+func BlobDir(dbPath string) string { return CanonicalPath(dbPath) + ".blobs" }
 
-// canonical resolves symbolic links so that a database named through a
-// link finds its blobs.
-func canonical(p string) string {
-	if r, err := filepath.EvalSymlinks(p); err == nil {
+// CanonicalPath is dbPath made absolute with symbolic links resolved (those
+// of its directory when the file does not exist yet), so that a database
+// named through a link finds its blobs, its persister and its bus.
+func CanonicalPath(dbPath string) string {
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return dbPath
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
 		return r
 	}
-	return p
+	if d, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(d, filepath.Base(abs))
+	}
+	return abs
 }
 
 // externalize moves the long string fields of each event in b to blob
@@ -92,10 +100,7 @@ func (s *Store) blobFields(data []byte) ([]byte, error) {
 		}
 		var text string
 		_ = json.Unmarshal(v, &text)
-		head := text[:min(len(text), 256)]
-		for !utf8.ValidString(head) {
-			head = head[:len(head)-1]
-		}
+		head := strings.ToValidUTF8(text[:min(len(text), 256)], "")
 		ref, err := json.Marshal(blobRef{Blob: name, Bytes: len(v), Head: head})
 		if err != nil {
 			return nil, err
@@ -132,8 +137,12 @@ func (s *Store) writeBlob(name string, raw []byte) error {
 	return nil
 }
 
+// blobCache holds the texts one Events call has read: a system prompt
+// recurs in every llm_interaction event of a run and is read once.
+type blobCache map[string][]byte
+
 // resolve puts the texts of blob references in data back.
-func (s *Store) resolve(data json.RawMessage) json.RawMessage {
+func (s *Store) resolve(data json.RawMessage, cache blobCache) json.RawMessage {
 	if !bytes.Contains(data, []byte(blobMarker)) {
 		return data
 	}
@@ -150,10 +159,14 @@ func (s *Store) resolve(data json.RawMessage) json.RawMessage {
 			return append(out, rest...)
 		}
 		n := int(dec.InputOffset())
-		raw, err := s.readBlob(ref.Blob)
-		if err != nil {
-			s.log.Warn("event text missing: its reference is shown instead", "blob", ref.Blob, "err", err)
-			raw = rest[i : i+n]
+		raw, ok := cache[ref.Blob]
+		if !ok {
+			var err error
+			if raw, err = s.readBlob(ref.Blob); err != nil {
+				s.log.Warn("event text missing: its reference is shown instead", "blob", ref.Blob, "err", err)
+				raw = rest[i : i+n]
+			}
+			cache[ref.Blob] = raw
 		}
 		out = append(append(out, rest[:i]...), raw...)
 		rest = rest[i+n:]
@@ -161,8 +174,8 @@ func (s *Store) resolve(data json.RawMessage) json.RawMessage {
 }
 
 func (s *Store) readBlob(name string) ([]byte, error) {
-	if len(name) != 64 || hex.EncodeToString(mustHex(name)) != name {
-		return nil, fs.ErrInvalid
+	if b, err := hex.DecodeString(name); err != nil || len(b) != sha256.Size {
+		return nil, fs.ErrInvalid // not a name this store wrote: never a path
 	}
 	f, err := os.Open(filepath.Join(BlobDir(s.path), name+".json.gz"))
 	if err != nil {
@@ -181,9 +194,4 @@ func (s *Store) readBlob(name string) ([]byte, error) {
 		return nil, errors.New("content does not match its name")
 	}
 	return raw, nil
-}
-
-func mustHex(s string) []byte {
-	b, _ := hex.DecodeString(s)
-	return b
 }

@@ -378,6 +378,7 @@ func (s *Store) Events(ctx context.Context, id string, f EventFilter) ([]EventRo
 	}
 	defer rows.Close()
 	out := []EventRow{}
+	cache := blobCache{}
 	for rows.Next() {
 		var r EventRow
 		var data sql.NullString
@@ -385,7 +386,7 @@ func (s *Store) Events(ctx context.Context, id string, f EventFilter) ([]EventRo
 			return nil, fmt.Errorf("events of %s: %w", id, err)
 		}
 		r.Timestamp = r.Timestamp.UTC()
-		r.Data = s.resolve(rawJSON(data))
+		r.Data = s.resolve(rawJSON(data), cache)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
