@@ -73,10 +73,11 @@ func LoadStreamLimits() (StreamLimits, error) {
 }
 
 // EnsureStream creates the SIMCASH stream if it does not exist. An
-// existing stream keeps its replica count (so a runner started without
-// SIMCASH_STREAM_REPLICAS cannot shrink a cluster's stream) and gets the
-// other settings of StreamConfig if they drifted. Every process may call it
-// at start.
+// existing stream keeps its replica count and its limits (so a runner
+// started without SIMCASH_STREAM_REPLICAS or SIMCASH_STREAM_MAX_* cannot
+// shrink a cluster's stream or undo an operator's limits; a stream from
+// before limits existed gets them) and gets the other settings of
+// StreamConfig if they drifted. Every process may call it at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
 	limits, err := LoadStreamLimits()
 	if err != nil {
@@ -93,6 +94,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	case err == nil:
 		cur := s.CachedInfo().Config
 		cfg.Replicas = cur.Replicas
+		if cur.MaxBytes > 0 && cur.MaxAge > 0 {
+			cfg.MaxBytes, cfg.MaxAge = cur.MaxBytes, cur.MaxAge
+		}
 		if !slices.Equal(cur.Subjects, cfg.Subjects) || cur.Duplicates != cfg.Duplicates ||
 			cur.Retention != cfg.Retention || cur.Storage != cfg.Storage ||
 			cur.Discard != cfg.Discard || cur.MaxBytes != cfg.MaxBytes || cur.MaxAge != cfg.MaxAge {

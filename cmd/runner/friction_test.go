@@ -238,7 +238,8 @@ func TestRunnerFailsOnFullStream(t *testing.T) {
 	dir := t.TempDir()
 	p := startPersister(t, b["persister"], filepath.Join(dir, "all.db"), "SIMCASH_STREAM_MAX_BYTES=6000")
 	start := time.Now()
-	r := runProc(t, dir, childEnv("SIMCASH_NATS_URL="+p.url, "SIMCASH_PUBLISH_STORE_TIMEOUT=3s", "SIMCASH_STREAM_MAX_BYTES=6000"),
+	// The runner's own (default) limits must not undo the persister's.
+	r := runProc(t, dir, childEnv("SIMCASH_NATS_URL="+p.url, "SIMCASH_PUBLISH_STORE_TIMEOUT=3s"),
 		b["runner"], "run", testdataPath(t, "experiments/exp1.yaml"), "--quiet")
 	took := time.Since(start)
 	if r.code != 1 || !strings.Contains(r.stderr, "maximum bytes exceeded") || !strings.Contains(r.stderr, "cannot store") {
