@@ -144,12 +144,26 @@ func writePrivate(path, secret string) error {
 	return nil
 }
 
-// CheckListen refuses a listen address beyond loopback for a server
-// without TLS, saying how to do it safely.
+// ParseListen checks a listen address, host:port with a port from 0 (a
+// free one) to 65535.
+func ParseListen(listen string) (host string, port int, err error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q: want host:port, e.g. 127.0.0.1:4222 (port 0 picks a free one)", listen)
+	}
+	port, err = strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("listen address %q: the port must be a number from 0 to 65535", listen)
+	}
+	return host, port, nil
+}
+
+// CheckListen refuses a malformed listen address, and one beyond loopback
+// for a server without TLS, saying how to do it safely.
 func CheckListen(listen string, tls bool) error {
-	host, _, err := net.SplitHostPort(listen)
+	host, _, err := ParseListen(listen)
 	if err != nil || isLoopback(host) || tls {
-		return nil // malformed addresses are reported by StartEmbedded
+		return err
 	}
 	return fmt.Errorf("%w: --listen %s: give the server a certificate (SIMCASH_NATS_SERVER_TLS_CERT and SIMCASH_NATS_SERVER_TLS_KEY; clients then set SIMCASH_NATS_TLS_CA), or listen on 127.0.0.1", ErrExposed, listen)
 }

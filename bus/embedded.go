@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -70,23 +69,16 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	if o.Listen == "" {
 		opts.DontListen = true
 	} else {
-		host, portStr, err := net.SplitHostPort(o.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("embedded NATS: listen address %q: want host:port, e.g. 127.0.0.1:4222: %w", o.Listen, err)
+		if err := CheckListen(o.Listen, o.TLSCert != ""); err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil || port < 0 || port > 65535 {
-			return nil, fmt.Errorf("embedded NATS: listen address %q: bad port", o.Listen)
-		}
+		host, port, _ := ParseListen(o.Listen)
 		if port == 0 {
 			port = server.RANDOM_PORT // nats-server treats 0 as "default 4222"
 		}
 		opts.Host, opts.Port = host, port
 		if o.Token == "" && o.User == "" {
 			return nil, errors.New("embedded NATS: listening on TCP needs a token or user and password")
-		}
-		if err := CheckListen(o.Listen, o.TLSCert != ""); err != nil {
-			return nil, err
 		}
 		opts.Authorization, opts.Username, opts.Password = o.Token, o.User, o.Password
 		if o.TLSCert != "" {

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -95,13 +92,8 @@ func (c *PersisterCommand) validate(cmd *cobra.Command) error {
 	if c.MaxWait <= 0 {
 		return fmt.Errorf("--max-wait %s: must be positive", c.MaxWait)
 	}
-	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:4222 (port 0 picks a free one)", c.Listen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("--listen %q: the port must be a number from 0 to 65535", c.Listen)
-	}
-	if strings.Contains(c.DB, "?") {
-		return fmt.Errorf("--db %q: a '?' in the path would be read as DuckDB options; rename the file", c.DB)
+	if _, _, err := bus.ParseListen(c.Listen); err != nil {
+		return fmt.Errorf("--listen: %w", err)
 	}
 	if c.NATSURL != "" && cmd.Flags().Changed("listen") {
 		return errors.New("--listen hosts a server and --nats-url joins one: give only one")
@@ -141,6 +133,9 @@ func (c *PersisterCommand) Run(ctx context.Context) (err error) {
 	}
 	st, err := store.Open(ctx, c.DB, store.WithLostAfter(lost.After))
 	if err != nil {
+		if errors.Is(err, store.ErrBadPath) {
+			return usageError{err}
+		}
 		if store.IsLocked(err) {
 			return fmt.Errorf("%s is held by another process (another persister, or a reader such as the duckdb shell; results reads through a running persister): one writer per database: %w", c.DB, err)
 		}
