@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,12 +22,10 @@ import (
 // issue 8's friction list.
 func TestFirstHourFriction(t *testing.T) {
 	bin := binaries(t, "runner", "results")
-	env := childEnv() // no API keys, no SIMCASH_*
-	for i, kv := range env {
-		if strings.HasSuffix(strings.SplitN(kv, "=", 2)[0], "_API_KEY") {
-			env[i] = "SIMCASH_UNUSED=1"
-		}
-	}
+	env := slices.DeleteFunc(childEnv(), func(kv string) bool { // no API keys, no SIMCASH_*
+		name, _, _ := strings.Cut(kv, "=")
+		return strings.HasSuffix(name, "_API_KEY")
+	})
 	exp1 := testdataPath(t, "experiments/exp1.yaml")
 
 	t.Run("validate and dry-run need no API key", func(t *testing.T) {
